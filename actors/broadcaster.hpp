@@ -1,0 +1,24 @@
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace chatd::actors {
+
+// Fans each published message out to the other loops that have members of
+// its room: one message per loop, all sharing the same immutable frame.
+struct broadcaster_state {
+  std::vector<caf::actor> loops;
+  std::unordered_map<std::string, std::vector<bool>> routes; // room -> loop has members
+  static inline const char* name = "chatd.broadcaster";
+};
+
+caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vector<caf::actor> loops);
+
+} // namespace chatd::actors

@@ -1,0 +1,60 @@
+#include "actors/loop_actor.hpp"
+
+#include "proto/atoms.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace chatd::actors {
+
+loop_actor::loop_actor(caf::actor_system& system, net::io_loop& loop) : unit_(&system), loop_(loop) {
+  handle_ = caf::actor_cast<caf::strong_actor_ptr>(system.spawn<caf::actor_companion>());
+  // Runs on the sender's thread: only hand the message over to the loop.
+  self()->on_enqueue([this](caf::mailbox_element_ptr msg) {
+    boost::asio::post(loop_.context(), [this, m = std::shared_ptr<caf::mailbox_element>(msg.release())] {
+      if (open_)
+        self()->activate(&unit_, *m);
+    });
+  });
+  self()->become([this](deliver_atom, const frame_ptr& f) { loop_.deliver(f); });
+}
+
+loop_actor::~loop_actor() {
+  // A loop that never ran still holds an open companion.
+  if (open_)
+    close();
+}
+
+caf::actor loop_actor::handle() const { return caf::actor_cast<caf::actor>(handle_); }
+
+caf::actor_companion* loop_actor::self() const {
+  return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(handle_));
+}
+
+void loop_actor::connect(caf::actor registry, caf::actor broadcaster) {
+  registry_ = std::move(registry);
+  broadcaster_ = std::move(broadcaster);
+}
+
+void loop_actor::on_join(const std::string& room) {
+  self()->send(registry_, track_atom::value, room, static_cast<std::uint64_t>(loop_.index()));
+}
+
+void loop_actor::on_leave(const std::string& room) {
+  self()->send(registry_, untrack_atom::value, room, static_cast<std::uint64_t>(loop_.index()));
+}
+
+void loop_actor::on_publish(const frame_ptr& f) {
+  self()->send(broadcaster_, publish_atom::value, f, static_cast<std::uint64_t>(loop_.index()));
+}
+
+void loop_actor::on_stopped() { close(); }
+
+void loop_actor::close() {
+  open_ = false;
+  // After this returns no sender thread is inside the old handler, so nothing
+  // posts into the loop once it stops.
+  self()->on_enqueue([](caf::mailbox_element_ptr) {});
+  self()->cleanup(caf::make_error(caf::exit_reason::user_shutdown), &unit_);
+}
+
+} // namespace chatd::actors

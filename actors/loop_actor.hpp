@@ -1,0 +1,47 @@
+#pragma once
+
+#include "net/io_loop.hpp"
+#include "net/loop_events.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_companion.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/scoped_execution_unit.hpp>
+
+namespace chatd::actors {
+
+// Makes an io_loop a network actor. Messages sent to handle() are posted into
+// the loop and handled on its thread, so the loop's sessions need no lock;
+// what the loop reports (joins, leaves, messages) goes to the registry and
+// the broadcaster as actor messages.
+class loop_actor final : public net::loop_events {
+public:
+  loop_actor(caf::actor_system& system, net::io_loop& loop);
+  ~loop_actor() override;
+  loop_actor(const loop_actor&) = delete;
+  loop_actor& operator=(const loop_actor&) = delete;
+
+  caf::actor handle() const;
+  // Before the loop starts.
+  void connect(caf::actor registry, caf::actor broadcaster);
+
+  void on_join(const std::string& room) override;
+  void on_leave(const std::string& room) override;
+  void on_publish(const frame_ptr& f) override;
+  void on_stopped() override;
+
+private:
+  caf::actor_companion* self() const;
+  void close();
+
+  // Must be built with the system: CAF 0.17.6 crashes when a companion with
+  // a default-built unit wakes another actor.
+  caf::scoped_execution_unit unit_;
+  net::io_loop& loop_;
+  caf::strong_actor_ptr handle_;
+  caf::actor registry_;
+  caf::actor broadcaster_;
+  bool open_ = true;
+};
+
+} // namespace chatd::actors

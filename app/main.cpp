@@ -1,0 +1,82 @@
+// chatd: wires the network loops to the actors and runs until SIGTERM/SIGINT.
+#include "actors/broadcaster.hpp"
+#include "actors/loop_actor.hpp"
+#include "actors/registry.hpp"
+#include "actors/ticker.hpp"
+#include "app/options.hpp"
+#include "net/server.hpp"
+#include "proto/chat_metrics.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+
+namespace {
+
+void set_up_logging() {
+  auto logger = spdlog::stderr_color_mt("chatd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::flush_on(spdlog::level::info);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  chatd::app::options opts;
+  if (auto code = chatd::app::parse_options(argc, argv, opts, std::cout, std::cerr))
+    return *code;
+  set_up_logging();
+  // A client that goes away mid-write must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  chatd::chat_metrics metrics;
+  chatd::net::server server{opts.server, metrics};
+  try {
+    server.listen();
+  } catch (const std::system_error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+
+  caf::actor_system_config config;
+  caf::actor_system system{config};
+  std::vector<std::unique_ptr<chatd::actors::loop_actor>> bridges;
+  std::vector<caf::actor> loop_handles;
+  for (std::size_t i = 0; i < server.loop_count(); ++i) {
+    bridges.push_back(std::make_unique<chatd::actors::loop_actor>(system, server.loop(i)));
+    loop_handles.push_back(bridges.back()->handle());
+  }
+  auto broadcaster = system.spawn(chatd::actors::broadcaster, loop_handles);
+  auto registry = system.spawn(chatd::actors::registry, server.loop_count(), broadcaster, &metrics);
+  auto ticker = system.spawn(chatd::actors::ticker, registry, opts.tick, opts.node_id);
+  for (std::size_t i = 0; i < server.loop_count(); ++i) {
+    bridges[i]->connect(registry, broadcaster);
+    server.loop(i).set_events(bridges[i].get());
+  }
+
+  // Handlers first, so a signal that comes right after start-up is not fatal.
+  boost::asio::io_context signal_context;
+  boost::asio::signal_set signals(signal_context, SIGINT, SIGTERM);
+  signals.async_wait([](boost::system::error_code, int signo) {
+    spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+
+  server.start();
+  spdlog::info("listening on {}:{} threads={} node={}", opts.server.bind, server.port(), server.loop_count(),
+               opts.node_id);
+
+  signal_context.run();
+  server.stop();
+  for (auto& actor : {ticker, registry, broadcaster})
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  spdlog::info("stopped");
+  return 0;
+}

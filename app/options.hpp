@@ -1,0 +1,25 @@
+#pragma once
+
+#include "net/server_options.hpp"
+
+#include <chrono>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace chatd::app {
+
+// Everything chatd is told on its command line or in CHATD_* variables.
+struct options {
+  net::server_options server;
+  std::chrono::milliseconds tick{3000};
+  std::string node_id;
+};
+
+// Parses flags (and their CHATD_* environment variables). Returns the exit
+// code when the process should stop now: 0 after --help or --version, non-zero
+// with a message on `err` for a bad flag.
+std::optional<int> parse_options(int argc, const char* const* argv, options& out, std::ostream& out_stream,
+                                 std::ostream& err_stream);
+
+} // namespace chatd::app

@@ -1,0 +1,40 @@
+#pragma once
+
+#include "net/http_routes.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <memory>
+#include <optional>
+
+namespace chatd::net {
+
+class io_loop;
+
+// One plain HTTP connection: reads requests (keep-alive), answers them, and
+// hands a WebSocket upgrade over to a websocket_session.
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+  http_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop);
+  ~http_session();
+
+  void run();
+  // The server is stopping: drop the connection.
+  void shutdown();
+
+private:
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void upgrade();
+  void respond(http_response res);
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http_response> response_;
+  io_loop& loop_;
+};
+
+} // namespace chatd::net

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace chatd::net {
+
+// What the network side needs to know; filled from the command line by app/.
+struct server_options {
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 9000; // 0: pick a free port
+  std::size_t threads = 1;
+  std::size_t max_message_bytes = 64 * 1024;
+  std::size_t max_queue_bytes = 1024 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds http_timeout{30'000};
+  // How long a closing connection may take to finish its close handshake
+  // before its socket is closed under it.
+  std::chrono::milliseconds close_grace{2'000};
+};
+
+} // namespace chatd::net

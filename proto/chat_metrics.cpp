@@ -1,0 +1,75 @@
+#include "proto/chat_metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace chatd {
+
+using namespace prometheus;
+
+const char* to_string(close_reason reason) {
+  switch (reason) {
+    case close_reason::client: return "client";
+    case close_reason::idle_timeout: return "idle_timeout";
+    case close_reason::too_big: return "too_big";
+    case close_reason::slow_consumer: return "slow_consumer";
+    case close_reason::shutdown: return "shutdown";
+    case close_reason::protocol_error: return "protocol_error";
+  }
+  return "unknown";
+}
+
+chat_metrics::chat_metrics() : chat_metrics(std::make_shared<Registry>()) {}
+
+chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
+  : connections(BuildGauge()
+                    .Name("chat_connections")
+                    .Help("WebSocket connections open on this node")
+                    .Register(*registry)
+                    .Add({}))
+  , connections_accepted(BuildCounter()
+                             .Name("chat_connections_accepted_total")
+                             .Help("WebSocket handshakes completed")
+                             .Register(*registry)
+                             .Add({}))
+  , messages_received(BuildCounter()
+                          .Name("chat_messages_received_total")
+                          .Help("Messages read from clients of this node")
+                          .Register(*registry)
+                          .Add({}))
+  , messages_delivered(BuildCounter()
+                           .Name("chat_messages_delivered_total")
+                           .Help("Messages written to clients of this node")
+                           .Register(*registry)
+                           .Add({}))
+  , slow_consumer_closes(BuildCounter()
+                             .Name("chat_slow_consumer_closes_total")
+                             .Help("Connections closed because their outbound queue went over --max-queue-bytes")
+                             .Register(*registry)
+                             .Add({}))
+  , rooms(
+        BuildGauge().Name("chat_rooms").Help("Rooms with at least one member on this node").Register(*registry).Add({}))
+  , broadcast_latency(BuildHistogram()
+                          .Name("chat_broadcast_latency_seconds")
+                          .Help("From reading a message to handing it to the sessions of one loop")
+                          .Register(*registry)
+                          .Add({}, Histogram::BucketBoundaries{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+                                                               0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25}))
+  , registry_(std::move(registry))
+  , http_family_(
+        BuildCounter().Name("chat_http_responses_total").Help("HTTP responses by status code").Register(*registry_)) {
+  auto& closed = BuildCounter()
+                     .Name("chat_connections_closed_total")
+                     .Help("WebSocket connections ended, by reason")
+                     .Register(*registry_);
+  for (std::size_t i = 0; i < close_reason_count; ++i)
+    closed_[i] = &closed.Add({{"reason", to_string(static_cast<close_reason>(i))}});
+}
+
+Counter& chat_metrics::http_responses(unsigned status) {
+  // Family::Add is thread-safe and returns the existing child for known labels.
+  return http_family_.Add({{"code", std::to_string(status)}});
+}
+
+std::string chat_metrics::serialize() const { return TextSerializer{}.Serialize(registry_->Collect()); }
+
+} // namespace chatd

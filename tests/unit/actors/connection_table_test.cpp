@@ -1,0 +1,27 @@
+#include "actors/connection_table.hpp"
+
+#include <gtest/gtest.h>
+
+using chatd::actors::connection_table;
+
+TEST(connection_table, reports_first_and_last_member_per_loop) {
+  connection_table t{2};
+  EXPECT_TRUE(t.track("a", 0));
+  EXPECT_FALSE(t.track("a", 0));
+  EXPECT_TRUE(t.track("a", 1));
+  EXPECT_TRUE(t.track("b", 1));
+  EXPECT_EQ(t.total(), 4u);
+  EXPECT_EQ(t.rooms(), 2u);
+  EXPECT_EQ(t.in_room("a"), 3u);
+  EXPECT_EQ(t.on_loop(1), 2u);
+
+  EXPECT_FALSE(t.untrack("a", 0));
+  EXPECT_TRUE(t.untrack("a", 0));
+  EXPECT_EQ(t.in_room("a"), 1u);
+  EXPECT_TRUE(t.untrack("a", 1));
+  EXPECT_EQ(t.rooms(), 1u); // an empty room is forgotten
+  EXPECT_EQ(t.in_room("a"), 0u);
+  EXPECT_TRUE(t.untrack("b", 1));
+  EXPECT_EQ(t.total(), 0u);
+  EXPECT_EQ(t.rooms(), 0u);
+}

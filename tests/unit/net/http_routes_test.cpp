@@ -1,0 +1,48 @@
+#include "net/http_routes.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace chatd::net;
+
+namespace {
+http_request get(std::string target, http::verb verb = http::verb::get) {
+  http_request req{verb, target, 11};
+  req.set(http::field::host, "localhost");
+  return req;
+}
+} // namespace
+
+TEST(http_routes, metrics_is_prometheus_text) {
+  chatd::chat_metrics metrics;
+  metrics.connections.Set(2);
+  auto res = route_request(get("/metrics"), metrics);
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(res.body().find("chat_connections 2\n"), std::string::npos);
+}
+
+TEST(http_routes, healthz_and_page) {
+  chatd::chat_metrics metrics;
+  EXPECT_EQ(route_request(get("/healthz"), metrics).result(), http::status::ok);
+  auto page = route_request(get("/"), metrics);
+  EXPECT_EQ(page.result(), http::status::ok);
+  EXPECT_EQ(page[http::field::content_type], "text/html; charset=utf-8");
+  EXPECT_NE(page.body().find("<title>chatd</title>"), std::string::npos);
+}
+
+TEST(http_routes, unknown_paths_are_404_and_wrong_methods_405) {
+  chatd::chat_metrics metrics;
+  EXPECT_EQ(route_request(get("/nope"), metrics).result(), http::status::not_found);
+  EXPECT_EQ(route_request(get("/rooms/a"), metrics).result(), http::status::not_found);
+  auto post = route_request(get("/metrics", http::verb::post), metrics);
+  EXPECT_EQ(post.result(), http::status::method_not_allowed);
+  EXPECT_EQ(post[http::field::allow], "GET, HEAD");
+}
+
+TEST(http_routes, head_gets_headers_without_body) {
+  chatd::chat_metrics metrics;
+  auto res = route_request(get("/healthz", http::verb::head), metrics);
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_TRUE(res.body().empty());
+  EXPECT_EQ(res[http::field::content_length], "3");
+}
