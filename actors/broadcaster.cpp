@@ -17,7 +17,10 @@ caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vec
         if (std::none_of(on.begin(), on.end(), [](bool b) { return b; }))
           routes.erase(room);
       },
+      [=](cluster_atom, caf::actor cluster) { self->state.cluster = std::move(cluster); },
       [=](publish_atom, const frame_ptr& f, std::uint64_t origin) {
+        if (origin != remote_origin && self->state.cluster)
+          self->send(self->state.cluster, publish_atom::value, f);
         auto it = self->state.routes.find(f->room);
         if (it == self->state.routes.end())
           return;

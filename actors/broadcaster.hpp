@@ -12,9 +12,12 @@
 namespace chatd::actors {
 
 // Fans each published message out to the other loops that have members of
-// its room: one message per loop, all sharing the same immutable frame.
+// its room: one message per loop, all sharing the same immutable frame. A
+// message from a local loop also goes to the cluster actor (when clustered),
+// one from a peer only to local loops.
 struct broadcaster_state {
   std::vector<caf::actor> loops;
+  caf::actor cluster;
   std::unordered_map<std::string, std::vector<bool>> routes; // room -> loop has members
   static inline const char* name = "chatd.broadcaster";
 };

@@ -1,16 +1,19 @@
 // chatd: wires the network loops to the actors and runs until SIGTERM/SIGINT.
 #include "actors/broadcaster.hpp"
+#include "actors/cluster.hpp"
 #include "actors/loop_actor.hpp"
 #include "actors/registry.hpp"
 #include "actors/ticker.hpp"
 #include "app/options.hpp"
 #include "net/server.hpp"
 #include "proto/chat_metrics.hpp"
+#include "proto/cluster_messages.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -47,6 +50,13 @@ int main(int argc, char** argv) {
   }
 
   caf::actor_system_config config;
+  if (opts.clustered()) {
+    config.load<caf::io::middleman>();
+    chatd::add_cluster_message_types(config);
+    // A peer that sends nothing (not even a heartbeat) for 5 s is gone.
+    config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds{1}});
+    config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{5}});
+  }
   caf::actor_system system{config};
   std::vector<std::unique_ptr<chatd::actors::loop_actor>> bridges;
   std::vector<caf::actor> loop_handles;
@@ -56,7 +66,25 @@ int main(int argc, char** argv) {
   }
   auto broadcaster = system.spawn(chatd::actors::broadcaster, loop_handles);
   auto registry = system.spawn(chatd::actors::registry, server.loop_count(), broadcaster, &metrics);
-  auto ticker = system.spawn(chatd::actors::ticker, registry, opts.tick, opts.node_id);
+  caf::actor cluster;
+  if (opts.clustered()) {
+    cluster = system.spawn(chatd::actors::cluster, opts.node_id, opts.peers, broadcaster, &metrics);
+    caf::anon_send(broadcaster, chatd::cluster_atom::value, cluster);
+    if (opts.cluster_port != 0) {
+      const char* in = opts.server.bind == "0.0.0.0" ? nullptr : opts.server.bind.c_str();
+      auto published = system.middleman().publish(cluster, opts.cluster_port, in, true);
+      if (!published) {
+        spdlog::error("cannot open cluster port {}:{}: {}", opts.server.bind, opts.cluster_port,
+                      system.render(published.error()));
+        caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
+        for (auto& actor : {registry, broadcaster})
+          caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+        return 1;
+      }
+      spdlog::info("cluster port {} open, peers: {}", *published, opts.peers.size());
+    }
+  }
+  auto ticker = system.spawn(chatd::actors::ticker, registry, cluster, opts.tick, opts.node_id);
   for (std::size_t i = 0; i < server.loop_count(); ++i) {
     bridges[i]->connect(registry, broadcaster);
     server.loop(i).set_events(bridges[i].get());
@@ -75,8 +103,10 @@ int main(int argc, char** argv) {
 
   signal_context.run();
   server.stop();
-  for (auto& actor : {ticker, registry, broadcaster})
-    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  // Leaving the cluster: peers see the cluster actor go down.
+  for (auto& actor : {ticker, cluster, registry, broadcaster})
+    if (actor)
+      caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
   spdlog::info("stopped");
   return 0;
 }

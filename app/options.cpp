@@ -26,6 +26,10 @@ const CLI::Validator size_format{
     [](std::string& s) { return parse_size(s) ? "" : "expected a size like 65536, 64KiB or 1MiB, got '" + s + "'"; },
     "SIZE"};
 
+const CLI::Validator peer_list_format{
+    [](std::string& s) { return parse_peer_list(s) ? "" : "expected host:port,host:port, got '" + s + "'"; },
+    "HOST:PORT,..."};
+
 } // namespace
 
 std::optional<int> parse_options(int argc, const char* const* argv, options& out, std::ostream& out_stream,
@@ -36,7 +40,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
 
   auto& s = out.server;
   auto threads = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
-  std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB";
+  std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB", peers;
   out.node_id = host_name();
 
   app.add_option("--port", s.port, "WebSocket and HTTP port (0: any free port)")
@@ -66,6 +70,13 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->check(duration_format)
       ->capture_default_str();
 
+  app.add_option("--cluster-port", out.cluster_port, "Port peers connect to (CAF remoting); 0: no cluster port")
+      ->envname("CHATD_CLUSTER_PORT")
+      ->capture_default_str();
+  app.add_option("--peers", peers, "Other nodes' cluster ports: host:port,host:port")
+      ->envname("CHATD_PEERS")
+      ->check(peer_list_format);
+
   try {
     app.parse(argc, argv);
     s.threads = threads;
@@ -73,6 +84,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     s.idle_timeout = *parse_duration(idle_timeout);
     s.max_message_bytes = *parse_size(max_message);
     s.max_queue_bytes = *parse_size(max_queue);
+    out.peers = *parse_peer_list(peers);
     if (out.tick.count() <= 0)
       throw CLI::ValidationError("--tick", "must be more than 0");
     if (s.idle_timeout.count() <= 0)
@@ -85,7 +97,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     if (out.node_id.empty())
       throw CLI::ValidationError("--node-id", "must not be empty");
   } catch (const CLI::ParseError& e) {
-    return app.exit(e, out_stream, err_stream);
+    // CLI11 has a code per kind of mistake; callers only need "usage error".
+    return app.exit(e, out_stream, err_stream) == 0 ? 0 : 2;
   }
   return std::nullopt;
 }

@@ -1,11 +1,13 @@
 #pragma once
 
 #include "net/server_options.hpp"
+#include "proto/peer_address.hpp"
 
 #include <chrono>
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace chatd::app {
 
@@ -14,11 +16,14 @@ struct options {
   net::server_options server;
   std::chrono::milliseconds tick{3000};
   std::string node_id;
+  std::uint16_t cluster_port = 0; // 0: do not publish a cluster port
+  std::vector<peer_address> peers;
+  bool clustered() const { return cluster_port != 0 || !peers.empty(); }
 };
 
 // Parses flags (and their CHATD_* environment variables). Returns the exit
-// code when the process should stop now: 0 after --help or --version, non-zero
-// with a message on `err` for a bad flag.
+// code when the process should stop now: 0 after --help or --version, 2 with
+// a message on `err_stream` for a bad flag.
 std::optional<int> parse_options(int argc, const char* const* argv, options& out, std::ostream& out_stream,
                                  std::ostream& err_stream);
 

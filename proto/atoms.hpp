@@ -5,6 +5,8 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include <cstdint>
+
 namespace chatd {
 
 // Messages between the actors of one node.
@@ -15,6 +17,11 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>; // (publish, fram
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>; // (deliver, frame): to a loop's members
 using count_atom = caf::atom_constant<caf::atom("count")>;     // (count) -> connections on this node
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using cluster_atom = caf::atom_constant<caf::atom("cluster")>; // (cluster, actor): where to send publishes for peers
+using dial_atom = caf::atom_constant<caf::atom("dial")>;       // (dial, seed index): try to reach a peer
+
+// The origin of a frame that came from another node rather than a local loop.
+inline constexpr std::uint64_t remote_origin = ~std::uint64_t{0};
 
 } // namespace chatd
 

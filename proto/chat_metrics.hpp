@@ -43,6 +43,9 @@ public:
   prometheus::Counter& slow_consumer_closes;
   prometheus::Gauge& rooms;
   prometheus::Histogram& broadcast_latency;
+  prometheus::Gauge& cluster_peers;
+  prometheus::Counter& cluster_messages_sent;
+  prometheus::Counter& cluster_messages_received;
 
   prometheus::Counter& closed(close_reason reason) { return *closed_[static_cast<std::size_t>(reason)]; }
   // HTTP responses by status code (one label per code seen).

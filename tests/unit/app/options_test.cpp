@@ -84,7 +84,7 @@ TEST(options, bad_values_fail_with_a_message) {
   for (auto& args : bad) {
     auto p = parse(args);
     ASSERT_TRUE(p.exit_code) << args[0];
-    EXPECT_NE(*p.exit_code, 0) << args[0];
+    EXPECT_EQ(*p.exit_code, 2) << args[0];
     EXPECT_FALSE(p.err.empty()) << args[0];
   }
 }

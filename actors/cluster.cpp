@@ -1,0 +1,197 @@
+#include "actors/cluster.hpp"
+
+#include "proto/cluster_messages.hpp"
+
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace chatd::actors {
+
+namespace {
+
+using self_ptr = caf::stateful_actor<cluster_state>*;
+
+// How long a dial or a hello may take before it counts as failed.
+constexpr std::chrono::seconds handshake_timeout{5};
+
+void update_peer_gauge(self_ptr self) {
+  self->state.metrics->cluster_peers.Set(static_cast<double>(self->state.peers.size()));
+}
+
+void schedule_dial(self_ptr self, std::size_t index) {
+  auto& seed = self->state.seeds[index];
+  if (seed.dialing)
+    return;
+  seed.dialing = true;
+  self->delayed_send(self, seed.backoff, dial_atom::value, static_cast<std::uint64_t>(index));
+  seed.backoff = std::min(seed.backoff * 2, max_dial_backoff);
+}
+
+void redial_later(self_ptr self, std::size_t index) {
+  self->state.seeds[index].dialing = false;
+  schedule_dial(self, index);
+}
+
+// Adds or replaces the peer known as `id`. A restarted peer comes back as a
+// new actor under the same id: the new handle wins.
+void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
+  auto& peers = self->state.peers;
+  auto it = peers.find(id);
+  if (it != peers.end()) {
+    if (it->second.handle == handle)
+      return;
+    self->demonitor(it->second.handle);
+    it->second = {handle, 0};
+  } else {
+    peers.emplace(id, cluster_state::peer{handle, 0});
+  }
+  self->monitor(handle);
+  update_peer_gauge(self);
+  spdlog::info("node={} cluster: peer {} joined ({} peers)", self->state.node_id, id, peers.size());
+}
+
+bool version_ok(self_ptr self, std::uint32_t version, const std::string& id) {
+  if (version == cluster_protocol_version && id != self->state.node_id)
+    return true;
+  if (id == self->state.node_id)
+    spdlog::error("node={} cluster: refusing a peer with our own node id", id);
+  else
+    spdlog::error("node={} cluster: refusing peer {}: it speaks protocol version {}, we speak {}", self->state.node_id,
+                  id, version, cluster_protocol_version);
+  return false;
+}
+
+// The peer this message came from, if it is one we greeted.
+const std::string* sender_peer(self_ptr self) {
+  auto sender = self->current_sender();
+  for (auto& [id, p] : self->state.peers)
+    if (caf::actor_cast<caf::strong_actor_ptr>(p.handle) == sender)
+      return &id;
+  return nullptr;
+}
+
+void dial(self_ptr self, std::size_t index) {
+  auto address = self->state.seeds[index].address;
+  auto middleman = self->system().middleman().actor_handle();
+  self->request(middleman, handshake_timeout, caf::connect_atom::value, address.host, address.port)
+      .then(
+          [=](const caf::node_id& node, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            if (node == self->node()) {
+              // The same --peers list on every node names this node too.
+              spdlog::debug("node={} cluster: {} is this node", self->state.node_id, address.to_string());
+              return;
+            }
+            if (!ptr) {
+              spdlog::warn("node={} cluster: {} publishes no actor", self->state.node_id, address.to_string());
+              redial_later(self, index);
+              return;
+            }
+            auto remote = caf::actor_cast<caf::actor>(ptr);
+            self->request(remote, handshake_timeout, hello_atom::value, cluster_protocol_version, self->state.node_id)
+                .then(
+                    [=](std::uint32_t version, const std::string& id) {
+                      if (!version_ok(self, version, id)) {
+                        redial_later(self, index); // it may be upgraded; keep trying, slowly
+                        return;
+                      }
+                      auto& seed = self->state.seeds[index];
+                      seed.dialing = false;
+                      seed.backoff = first_dial_backoff;
+                      self->state.seed_of[id] = index;
+                      add_peer(self, id, remote);
+                    },
+                    [=](caf::error& err) {
+                      spdlog::warn("node={} cluster: hello to {} failed: {}", self->state.node_id, address.to_string(),
+                                   self->system().render(err));
+                      redial_later(self, index);
+                    });
+          },
+          [=](caf::error& err) {
+            spdlog::debug("node={} cluster: cannot reach {}: {}", self->state.node_id, address.to_string(),
+                          self->system().render(err));
+            redial_later(self, index);
+          });
+}
+
+} // namespace
+
+caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node_id, std::vector<peer_address> seeds,
+                      caf::actor broadcaster, chat_metrics* metrics) {
+  auto& st = self->state;
+  st.node_id = std::move(node_id);
+  st.broadcaster = std::move(broadcaster);
+  st.metrics = metrics;
+  for (auto& address : seeds)
+    st.seeds.push_back({address, first_dial_backoff, false});
+  for (std::size_t i = 0; i < st.seeds.size(); ++i) {
+    st.seeds[i].dialing = true;
+    self->send(self, dial_atom::value, static_cast<std::uint64_t>(i));
+  }
+
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& peers = self->state.peers;
+    auto it =
+        std::find_if(peers.begin(), peers.end(), [&](auto& p) { return p.second.handle.address() == down.source; });
+    if (it == peers.end())
+      return; // an old handle of a peer that has since come back
+    auto id = it->first;
+    peers.erase(it);
+    update_peer_gauge(self);
+    spdlog::warn("node={} cluster: lost peer {}: {} ({} peers)", self->state.node_id, id,
+                 self->system().render(down.reason), peers.size());
+    if (auto seed = self->state.seed_of.find(id); seed != self->state.seed_of.end()) {
+      self->state.seeds[seed->second].backoff = first_dial_backoff;
+      schedule_dial(self, seed->second);
+    }
+  });
+
+  return {
+      [=](dial_atom, std::uint64_t index) { dial(self, index); },
+      [=](hello_atom, std::uint32_t version, const std::string& id) {
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        if (sender && version_ok(self, version, id))
+          add_peer(self, id, sender);
+        return caf::make_message(cluster_protocol_version, self->state.node_id);
+      },
+      // A message from a local loop (via the broadcaster): once to every peer.
+      [=](publish_atom, const frame_ptr& f) {
+        auto& peers = self->state.peers;
+        if (peers.empty())
+          return;
+        cluster_frame out{f->room, f->bytes, f->binary};
+        for (auto& [id, p] : peers)
+          self->send(p.handle, forward_atom::value, out);
+        self->state.metrics->cluster_messages_sent.Increment(static_cast<double>(peers.size()));
+      },
+      // A message from a peer: delivered here only, never forwarded again.
+      [=](forward_atom, cluster_frame& in) {
+        if (!sender_peer(self))
+          return; // not a greeted peer: ignore
+        auto f = std::make_shared<frame>();
+        f->room = std::move(in.room);
+        f->bytes = std::move(in.bytes);
+        f->binary = in.binary;
+        f->received_at = std::chrono::steady_clock::now();
+        self->state.metrics->cluster_messages_received.Increment();
+        self->send(self->state.broadcaster, publish_atom::value, frame_ptr{std::move(f)}, remote_origin);
+      },
+      [=](census_atom, const std::string& id, std::uint64_t connections) {
+        if (auto* from = sender_peer(self); from && *from == id)
+          self->state.peers[id].connections = connections;
+      },
+      // From the ticker: this node's count in, the whole cluster's count out.
+      [=](count_atom, std::uint64_t local) {
+        std::uint64_t total = local;
+        for (auto& [id, p] : self->state.peers) {
+          self->send(p.handle, census_atom::value, self->state.node_id, local);
+          total += p.connections;
+        }
+        return caf::make_message(total, static_cast<std::uint64_t>(self->state.peers.size()));
+      },
+  };
+}
+
+} // namespace chatd::actors

@@ -1,0 +1,48 @@
+#pragma once
+
+#include "proto/chat_metrics.hpp"
+#include "proto/peer_address.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace chatd::actors {
+
+// This node's end of the full mesh. It is the actor published on the cluster
+// port: it dials every seed in --peers (with capped exponential backoff),
+// greets each peer with the protocol version, forwards local messages once to
+// every peer, hands what peers send to the local broadcaster (never onwards),
+// and exchanges connection counts for cluster-count.
+struct cluster_state {
+  struct peer {
+    caf::actor handle;
+    std::uint64_t connections = 0;
+  };
+  struct seed {
+    peer_address address;
+    std::chrono::milliseconds backoff;
+    bool dialing = false;
+  };
+  std::string node_id;
+  std::vector<seed> seeds;
+  std::map<std::string, peer> peers;          // node id -> peer
+  std::map<std::string, std::size_t> seed_of; // node id -> index in seeds, once known
+  caf::actor broadcaster;
+  chat_metrics* metrics = nullptr;
+  static inline const char* name = "chatd.cluster";
+};
+
+inline constexpr std::chrono::milliseconds first_dial_backoff{250};
+inline constexpr std::chrono::milliseconds max_dial_backoff{5'000};
+
+caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node_id, std::vector<peer_address> seeds,
+                      caf::actor broadcaster, chat_metrics* metrics);
+
+} // namespace chatd::actors

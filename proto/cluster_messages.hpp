@@ -1,0 +1,40 @@
+#pragma once
+
+#include "proto/atoms.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace chatd {
+
+// Bumped whenever what crosses the cluster port changes shape. Peers with
+// another version are refused at the hello, before any message flows.
+inline constexpr std::uint32_t cluster_protocol_version = 1;
+
+// Between the cluster actors of two nodes.
+using hello_atom = caf::atom_constant<caf::atom("hello")>;     // (hello, version, node id) -> (version, node id)
+using census_atom = caf::atom_constant<caf::atom("census")>;   // (census, node id, connections)
+using forward_atom = caf::atom_constant<caf::atom("forward")>; // (forward, cluster_frame)
+
+// A client message on its way to another node. The bytes are copied once per
+// peer link; the receiving node shares them among its loops as a frame.
+struct cluster_frame {
+  std::string room;
+  std::string bytes;
+  bool binary = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_frame& x) {
+  return f(caf::meta::type_name("chatd.cluster_frame.v1"), x.room, x.bytes, x.binary);
+}
+
+// Registers every type above with CAF so it can cross the wire.
+inline void add_cluster_message_types(caf::actor_system_config& config) {
+  config.add_message_type<cluster_frame>("chatd.cluster_frame.v1");
+}
+
+} // namespace chatd

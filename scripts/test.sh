@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, then every test in a release build, an
+# ASan+UBSan build and a TSan build. Installs and builds what is missing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/setup.sh"
+
+echo "== format"
+mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
+clang-format --dry-run -Werror "${sources[@]}"
+
+failed=0
+run_suite() {
+  local kind=$1
+  echo "== $kind: build"
+  "$root/scripts/build.sh" "$kind" | tail -1
+  echo "== $kind: test"
+  if ! ctest --test-dir "$root/build/$kind" --output-on-failure --timeout 300 -j "${CHATD_TEST_JOBS:-2}"; then
+    failed=1
+  fi
+}
+
+run_suite release
+UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
+  run_suite asan
+# Debian's CAF is not built with TSan: tests/tsan.supp says what that hides and why.
+TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
+  run_suite tsan
+
+if ((failed)); then
+  echo "test.sh: FAILED" >&2
+  exit 1
+fi
+echo "test.sh: all suites passed"
