@@ -6,23 +6,21 @@
 
 namespace chatd::actors {
 
-bool connection_table::track(const std::string& room, std::size_t loop) {
+void connection_table::track(const std::string& room, std::size_t loop) {
   assert(loop < loop_count_);
   auto& counts = rooms_[room];
   if (counts.empty())
     counts.resize(loop_count_);
   ++total_;
-  return ++counts[loop] == 1;
+  ++counts[loop];
 }
 
-bool connection_table::untrack(const std::string& room, std::size_t loop) {
+void connection_table::untrack(const std::string& room, std::size_t loop) {
   auto it = rooms_.find(room);
   assert(it != rooms_.end() && loop < loop_count_ && it->second[loop] > 0);
   --total_;
-  bool last_on_loop = --it->second[loop] == 0;
-  if (last_on_loop && std::all_of(it->second.begin(), it->second.end(), [](auto n) { return n == 0; }))
+  if (--it->second[loop] == 0 && std::all_of(it->second.begin(), it->second.end(), [](auto n) { return n == 0; }))
     rooms_.erase(it);
-  return last_on_loop;
 }
 
 std::uint64_t connection_table::in_room(const std::string& room) const {

@@ -13,11 +13,9 @@ class connection_table {
 public:
   explicit connection_table(std::size_t loop_count) : loop_count_(loop_count) {}
 
-  // Returns true when this is the loop's first member of the room.
-  bool track(const std::string& room, std::size_t loop);
-  // Returns true when this was the loop's last member of the room.
+  void track(const std::string& room, std::size_t loop);
   // Untracking what was never tracked is a bug in the caller.
-  bool untrack(const std::string& room, std::size_t loop);
+  void untrack(const std::string& room, std::size_t loop);
 
   std::uint64_t total() const { return total_; }
   std::size_t rooms() const { return rooms_.size(); }

@@ -35,12 +35,21 @@ void loop_actor::connect(caf::actor registry, caf::actor broadcaster) {
   broadcaster_ = std::move(broadcaster);
 }
 
-void loop_actor::on_join(const std::string& room) {
-  self()->send(registry_, track_atom::value, room, static_cast<std::uint64_t>(loop_.index()));
+// The route goes straight to the broadcaster, not through the registry: it is
+// enqueued before the client learns it is connected, so any message published
+// after that (from any loop or node) finds this loop in the room.
+void loop_actor::on_join(const std::string& room, bool first) {
+  auto loop = static_cast<std::uint64_t>(loop_.index());
+  if (first)
+    self()->send(broadcaster_, route_atom::value, room, loop, true);
+  self()->send(registry_, track_atom::value, room, loop);
 }
 
-void loop_actor::on_leave(const std::string& room) {
-  self()->send(registry_, untrack_atom::value, room, static_cast<std::uint64_t>(loop_.index()));
+void loop_actor::on_leave(const std::string& room, bool last) {
+  auto loop = static_cast<std::uint64_t>(loop_.index());
+  if (last)
+    self()->send(broadcaster_, route_atom::value, room, loop, false);
+  self()->send(registry_, untrack_atom::value, room, loop);
 }
 
 void loop_actor::on_publish(const frame_ptr& f) {

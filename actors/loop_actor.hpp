@@ -12,8 +12,9 @@ namespace chatd::actors {
 
 // Makes an io_loop a network actor. Messages sent to handle() are posted into
 // the loop and handled on its thread, so the loop's sessions need no lock;
-// what the loop reports (joins, leaves, messages) goes to the registry and
-// the broadcaster as actor messages.
+// what the loop reports goes out as actor messages: joins and leaves to the
+// registry (counts), a room's first / last member on this loop to the
+// broadcaster (routes), and client messages to the broadcaster.
 class loop_actor final : public net::loop_events {
 public:
   loop_actor(caf::actor_system& system, net::io_loop& loop);
@@ -25,8 +26,8 @@ public:
   // Before the loop starts.
   void connect(caf::actor registry, caf::actor broadcaster);
 
-  void on_join(const std::string& room) override;
-  void on_leave(const std::string& room) override;
+  void on_join(const std::string& room, bool first) override;
+  void on_leave(const std::string& room, bool last) override;
   void on_publish(const frame_ptr& f) override;
   void on_stopped() override;
 

@@ -4,21 +4,17 @@
 
 namespace chatd::actors {
 
-caf::behavior registry(caf::stateful_actor<registry_state>* self, std::size_t loop_count, caf::actor broadcaster,
-                       chat_metrics* metrics) {
+caf::behavior registry(caf::stateful_actor<registry_state>* self, std::size_t loop_count, chat_metrics* metrics) {
   self->state.table = connection_table{loop_count};
-  self->state.broadcaster = std::move(broadcaster);
   self->state.metrics = metrics;
   auto update_rooms = [self] { self->state.metrics->rooms.Set(static_cast<double>(self->state.table.rooms())); };
   return {
       [=](track_atom, const std::string& room, std::uint64_t loop) {
-        if (self->state.table.track(room, loop))
-          self->send(self->state.broadcaster, route_atom::value, room, loop, true);
+        self->state.table.track(room, loop);
         update_rooms();
       },
       [=](untrack_atom, const std::string& room, std::uint64_t loop) {
-        if (self->state.table.untrack(room, loop))
-          self->send(self->state.broadcaster, route_atom::value, room, loop, false);
+        self->state.table.untrack(room, loop);
         update_rooms();
       },
       [=](count_atom) { return self->state.table.total(); },

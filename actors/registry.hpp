@@ -10,17 +10,14 @@
 
 namespace chatd::actors {
 
-// Tracks and untracks every connection of this node, per room and per loop.
-// Tells the broadcaster when a loop gains its first or loses its last member
-// of a room, so fan-out only goes to loops with members.
+// Tracks and untracks every connection of this node, per room and per loop,
+// and answers how many there are (for the ticker and the cluster census).
 struct registry_state {
   connection_table table{0};
-  caf::actor broadcaster;
   chat_metrics* metrics = nullptr;
   static inline const char* name = "chatd.registry";
 };
 
-caf::behavior registry(caf::stateful_actor<registry_state>* self, std::size_t loop_count, caf::actor broadcaster,
-                       chat_metrics* metrics);
+caf::behavior registry(caf::stateful_actor<registry_state>* self, std::size_t loop_count, chat_metrics* metrics);
 
 } // namespace chatd::actors

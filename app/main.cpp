@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     loop_handles.push_back(bridges.back()->handle());
   }
   auto broadcaster = system.spawn(chatd::actors::broadcaster, loop_handles);
-  auto registry = system.spawn(chatd::actors::registry, server.loop_count(), broadcaster, &metrics);
+  auto registry = system.spawn(chatd::actors::registry, server.loop_count(), &metrics);
   caf::actor cluster;
   if (opts.clustered()) {
     cluster = system.spawn(chatd::actors::cluster, opts.node_id, opts.peers, broadcaster, &metrics);

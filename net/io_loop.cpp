@@ -90,18 +90,19 @@ void io_loop::join(websocket_session& session) {
   members.insert(&session);
   metrics_.connections.Increment();
   if (events_)
-    events_->on_join(session.room());
+    events_->on_join(session.room(), members.size() == 1);
 }
 
 void io_loop::leave(websocket_session& session) {
   auto it = rooms_.find(session.room());
   if (it == rooms_.end() || it->second.erase(&session) == 0)
     return;
-  if (it->second.empty())
+  bool last = it->second.empty();
+  if (last)
     rooms_.erase(it);
   metrics_.connections.Decrement();
   if (events_)
-    events_->on_leave(session.room());
+    events_->on_leave(session.room(), last);
   maybe_finish();
 }
 

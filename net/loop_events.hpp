@@ -11,9 +11,12 @@ namespace chatd::net {
 class loop_events {
 public:
   virtual ~loop_events() = default;
-  // A session of this loop joined / left a room.
-  virtual void on_join(const std::string& room) = 0;
-  virtual void on_leave(const std::string& room) = 0;
+  // A session of this loop joined / left a room. `first` / `last` say whether
+  // it is the loop's first member of the room / was its last one. Called
+  // before the session can see any message, so whatever the implementation
+  // sends from here is ordered before anything the client does next.
+  virtual void on_join(const std::string& room, bool first) = 0;
+  virtual void on_leave(const std::string& room, bool last) = 0;
   // A session of this loop sent a message; the loop has already delivered
   // it to its own members of the room.
   virtual void on_publish(const frame_ptr& f) = 0;

@@ -4,24 +4,28 @@
 
 using chatd::actors::connection_table;
 
-TEST(connection_table, reports_first_and_last_member_per_loop) {
+TEST(connection_table, counts_per_room_and_loop) {
   connection_table t{2};
-  EXPECT_TRUE(t.track("a", 0));
-  EXPECT_FALSE(t.track("a", 0));
-  EXPECT_TRUE(t.track("a", 1));
-  EXPECT_TRUE(t.track("b", 1));
+  t.track("a", 0);
+  t.track("a", 0);
+  t.track("a", 1);
+  t.track("b", 1);
   EXPECT_EQ(t.total(), 4u);
   EXPECT_EQ(t.rooms(), 2u);
   EXPECT_EQ(t.in_room("a"), 3u);
+  EXPECT_EQ(t.in_room("b"), 1u);
+  EXPECT_EQ(t.on_loop(0), 2u);
   EXPECT_EQ(t.on_loop(1), 2u);
 
-  EXPECT_FALSE(t.untrack("a", 0));
-  EXPECT_TRUE(t.untrack("a", 0));
+  t.untrack("a", 0);
+  t.untrack("a", 0);
   EXPECT_EQ(t.in_room("a"), 1u);
-  EXPECT_TRUE(t.untrack("a", 1));
+  EXPECT_EQ(t.rooms(), 2u);
+  t.untrack("a", 1);
   EXPECT_EQ(t.rooms(), 1u); // an empty room is forgotten
   EXPECT_EQ(t.in_room("a"), 0u);
-  EXPECT_TRUE(t.untrack("b", 1));
+  t.untrack("b", 1);
   EXPECT_EQ(t.total(), 0u);
   EXPECT_EQ(t.rooms(), 0u);
+  EXPECT_EQ(t.on_loop(1), 0u);
 }

@@ -55,6 +55,17 @@ TEST(options, flags_set_every_field) {
   EXPECT_EQ(p.opts.server.idle_timeout, 1min);
 }
 
+TEST(options, cluster_flags) {
+  auto alone = parse({});
+  ASSERT_FALSE(alone.exit_code);
+  EXPECT_FALSE(alone.opts.clustered());
+  auto p = parse({"--cluster-port", "7000", "--peers", "b:7000,c:7001"});
+  ASSERT_FALSE(p.exit_code) << p.err;
+  EXPECT_TRUE(p.opts.clustered());
+  EXPECT_EQ(p.opts.cluster_port, 7000);
+  EXPECT_EQ(p.opts.peers, (std::vector<chatd::peer_address>{{"b", 7000}, {"c", 7001}}));
+}
+
 TEST(options, environment_variables_stand_in_for_flags) {
   ::setenv("CHATD_TICK", "100ms", 1);
   ::setenv("CHATD_NODE_ID", "from-env", 1);
@@ -76,11 +87,11 @@ TEST(options, help_and_version_exit_zero) {
 }
 
 TEST(options, bad_values_fail_with_a_message) {
-  std::vector<std::vector<const char*>> bad = {{"--port", "70000"},       {"--port", "http"},
-                                               {"--tick", "banana"},      {"--tick", "0s"},
-                                               {"--threads", "0"},        {"--max-queue-bytes", "1KiB"},
-                                               {"--idle-timeout", "-1s"}, {"--max-message-bytes", "0"},
-                                               {"--no-such-flag"},        {"--node-id", ""}};
+  std::vector<std::vector<const char*>> bad = {
+      {"--port", "70000"},       {"--port", "http"},           {"--tick", "banana"},
+      {"--tick", "0s"},          {"--threads", "0"},           {"--max-queue-bytes", "1KiB"},
+      {"--idle-timeout", "-1s"}, {"--max-message-bytes", "0"}, {"--no-such-flag"},
+      {"--node-id", ""},         {"--peers", "nohost"},        {"--cluster-port", "99999"}};
   for (auto& args : bad) {
     auto p = parse(args);
     ASSERT_TRUE(p.exit_code) << args[0];

@@ -23,8 +23,8 @@ using asio::ip::tcp;
 class loopback_events : public chatd::net::loop_events {
 public:
   loopback_events(chatd::net::server& server, std::size_t self) : server_(server), self_(self) {}
-  void on_join(const std::string&) override {}
-  void on_leave(const std::string&) override {}
+  void on_join(const std::string&, bool) override {}
+  void on_leave(const std::string&, bool) override {}
   void on_publish(const chatd::frame_ptr& f) override {
     for (std::size_t i = 0; i < server_.loop_count(); ++i)
       if (i != self_) {

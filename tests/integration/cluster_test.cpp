@@ -1,0 +1,200 @@
+// Three real chatd processes on loopback forming a full mesh over CAF remoting.
+#include "chatd_process.hpp"
+#include "metrics_scrape.hpp"
+#include "wait_until.hpp"
+#include "ws_client.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <csignal>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace chatd::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+unsigned short free_port() {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a{ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  return a.local_endpoint().port();
+}
+
+// Three nodes' cluster ports, chosen up front so every node can name the others.
+class Cluster : public ::testing::Test {
+protected:
+  void SetUp() override {
+    for (auto& p : cluster_ports_)
+      p = free_port();
+  }
+
+  void start(std::size_t i) {
+    std::string peers;
+    for (auto p : cluster_ports_)
+      peers += (peers.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
+    nodes_[i] = std::make_unique<chatd_process>(
+        std::vector<std::string>{"--threads", "2", "--tick", "200ms", "--node-id", "n" + std::to_string(i + 1),
+                                 "--cluster-port", std::to_string(cluster_ports_[i]), "--peers", peers});
+  }
+
+  void start_all() {
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      start(i);
+    wait_for_mesh();
+  }
+
+  void wait_for_mesh() {
+    for (auto& node : nodes_) {
+      if (node) {
+        ASSERT_EQ(wait_for_metric(node->port(), "chat_cluster_peers", live_nodes() - 1.0, 20s), live_nodes() - 1.0);
+      }
+    }
+  }
+
+  double live_nodes() const {
+    double n = 0;
+    for (auto& node : nodes_)
+      n += node ? 1 : 0;
+    return n;
+  }
+
+  std::unique_ptr<ws_client> client(std::size_t node, const std::string& target = "/") {
+    auto c = std::make_unique<ws_client>();
+    c->connect(nodes_[node]->port(), target);
+    return c;
+  }
+
+  // Joins are asynchronous: wait until each node counts its clients.
+  void wait_for_clients(std::size_t node, double count) {
+    ASSERT_EQ(wait_for_metric(nodes_[node]->port(), "chat_connections", count), count);
+  }
+
+  std::array<unsigned short, 3> cluster_ports_{};
+  std::array<std::unique_ptr<chatd_process>, 3> nodes_;
+};
+
+TEST_F(Cluster, AMessageReachesEveryNodeExactlyOnce) {
+  start_all();
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (std::size_t i = 0; i < 3; ++i) {
+    clients.push_back(client(i));
+    wait_for_clients(i, 1);
+  }
+  clients[0]->send_text("from n1");
+  clients[2]->send_binary("from n3");
+  // A sentinel after them: a duplicate would be read in its place.
+  clients[0]->send_text("sentinel");
+  for (auto& c : clients) {
+    std::vector<ws_message> got;
+    for (int i = 0; i < 3; ++i)
+      got.push_back(c->read());
+    // Per-sender order holds; the two senders may interleave.
+    auto n1 = std::find(got.begin(), got.end(), text_message("from n1"));
+    auto sentinel = std::find(got.begin(), got.end(), text_message("sentinel"));
+    EXPECT_NE(n1, got.end());
+    EXPECT_NE(std::find(got.begin(), got.end(), binary_message("from n3")), got.end());
+    EXPECT_LT(n1, sentinel);
+  }
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(wait_for_metric(nodes_[i]->port(), "chat_messages_delivered_total", 3), 3);
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), "chat_cluster_messages_sent_total", 4), 4);
+  EXPECT_EQ(wait_for_metric(nodes_[1]->port(), "chat_cluster_messages_received_total", 3), 3);
+}
+
+TEST_F(Cluster, RoomsStayIsolatedAcrossNodes) {
+  start_all();
+  auto a1 = client(0, "/rooms/a");
+  auto b2 = client(1, "/rooms/b");
+  auto a3 = client(2, "/rooms/a");
+  wait_for_clients(0, 1);
+  wait_for_clients(1, 1);
+  wait_for_clients(2, 1);
+  a1->send_text("for a");
+  b2->send_text("for b");
+  EXPECT_EQ(a3->read(), text_message("for a"));
+  EXPECT_EQ(a1->read(), text_message("for a"));
+  EXPECT_EQ(b2->read(), text_message("for b"));
+  a3->send_text("a again");
+  b2->send_text("b again");
+  // Had "for a" leaked into room b, it would be read here.
+  EXPECT_EQ(b2->read(), text_message("b again"));
+  EXPECT_EQ(a1->read(), text_message("a again"));
+}
+
+TEST_F(Cluster, AThousandMessagesKeepTheirOrderOnEveryNode) {
+  start_all();
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (std::size_t i = 0; i < 3; ++i) {
+    clients.push_back(client(i, "/rooms/order"));
+    wait_for_clients(i, 1);
+  }
+  constexpr int count = 1000;
+  for (int i = 0; i < count; ++i)
+    clients[1]->send_text("seq " + std::to_string(i));
+  for (auto& c : clients)
+    for (int i = 0; i < count; ++i)
+      ASSERT_EQ(c->read(), text_message("seq " + std::to_string(i)));
+}
+
+TEST_F(Cluster, ALostNodeIsNoticedAndRejoinsWhenItComesBack) {
+  start_all();
+  auto c1 = client(0);
+  auto c3 = client(2);
+  wait_for_clients(0, 1);
+  wait_for_clients(2, 1);
+
+  nodes_[1]->send_signal(SIGKILL);
+  nodes_[1]->wait_exit(5s);
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), "chat_cluster_peers", 1, 15s), 1);
+  EXPECT_EQ(wait_for_metric(nodes_[2]->port(), "chat_cluster_peers", 1, 15s), 1);
+  // The survivors keep exchanging messages.
+  c1->send_text("while n2 is down");
+  EXPECT_EQ(c3->read(), text_message("while n2 is down"));
+  EXPECT_EQ(c1->read(), text_message("while n2 is down"));
+
+  nodes_[1].reset();
+  start(1); // same cluster port, nothing else restarted
+  wait_for_mesh();
+  auto c2 = client(1);
+  wait_for_clients(1, 1);
+  c1->send_text("n2 is back");
+  EXPECT_EQ(c2->read(), text_message("n2 is back"));
+  EXPECT_EQ(c3->read(), text_message("n2 is back"));
+  c2->send_text("hello from n2");
+  EXPECT_EQ(c1->read().data, "n2 is back");
+  EXPECT_EQ(c1->read(), text_message("hello from n2"));
+}
+
+TEST_F(Cluster, NodesStartedInReverseOrderStillFormTheMesh) {
+  start(2);
+  // Node 3 is alone and keeps dialling the others.
+  ASSERT_TRUE(wait_until([&] { return nodes_[2]->log_text().find("connected-count=0") != std::string::npos; }, 10s));
+  start(1);
+  start(0);
+  wait_for_mesh();
+  auto c1 = client(0);
+  auto c3 = client(2);
+  wait_for_clients(0, 1);
+  wait_for_clients(2, 1);
+  c3->send_text("reverse");
+  EXPECT_EQ(c1->read(), text_message("reverse"));
+}
+
+TEST_F(Cluster, TickerLogsTheClusterWideCount) {
+  start_all();
+  auto c1 = client(0);
+  auto c2a = client(1);
+  auto c2b = client(1);
+  wait_for_clients(0, 1);
+  wait_for_clients(1, 2);
+  EXPECT_TRUE(nodes_[2]->wait_for_log("connected-count=0 cluster-count=3", 10s));
+  EXPECT_TRUE(nodes_[1]->wait_for_log("connected-count=2 cluster-count=3", 10s));
+}
+
+} // namespace
+} // namespace chatd::itest

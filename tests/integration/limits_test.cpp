@@ -1,0 +1,141 @@
+#include "chatd_process.hpp"
+#include "metrics_scrape.hpp"
+#include "ws_client.hpp"
+
+#include <boost/asio/error.hpp>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <thread>
+
+namespace chatd::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool is_tcp_close(boost::system::error_code ec) {
+  return ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset ||
+         ec == boost::asio::error::broken_pipe;
+}
+
+TEST(Limits, OversizeMessageIsClosedWith1009AndOthersKeepWorking) {
+  chatd_process chatd({"--max-message-bytes", "1024"});
+  ws_client big_binary, big_text, other;
+  big_binary.connect(chatd.port(), "/");
+  big_text.connect(chatd.port(), "/");
+  other.connect(chatd.port(), "/");
+  ASSERT_EQ(wait_for_metric(chatd.port(), "chat_connections", 3), 3.0);
+
+  // Exactly the limit is allowed.
+  const std::string at_limit(1024, 'x');
+  big_binary.send_binary(at_limit);
+  for (ws_client* client : {&big_binary, &big_text, &other})
+    EXPECT_EQ(client->read(), binary_message(at_limit));
+
+  big_binary.send_binary(std::string(1025, 'y'));
+  const close_result binary_closed = big_binary.read_close_code();
+  EXPECT_EQ(binary_closed.code, 1009) << binary_closed.error.message();
+  EXPECT_EQ(binary_closed.messages_before_close, 0u);
+
+  big_text.send_text(std::string(4000, 'z'));
+  const close_result text_closed = big_text.read_close_code();
+  EXPECT_EQ(text_closed.code, 1009) << text_closed.error.message();
+  EXPECT_EQ(text_closed.messages_before_close, 0u);
+
+  // Neither oversize message reached anyone; the survivor still chats.
+  other.send_text("still here");
+  EXPECT_EQ(other.read(), text_message("still here"));
+  EXPECT_EQ(wait_for_metric(chatd.port(), "chat_connections", 1), 1.0);
+}
+
+TEST(Limits, SlowConsumerIsClosedWhileOthersReceiveEverything) {
+  constexpr int message_count = 400;
+  constexpr std::size_t message_bytes = 32 * 1024;
+  // 12.5 MiB in total: far more than the 256 KiB queue plus what the
+  // kernel buffers (tcp_wmem max 4 MiB, a 4 KiB receive buffer) can hold.
+  chatd_process chatd({"--max-queue-bytes", "262144"});
+  const unsigned short port = chatd.port();
+
+  ws_client slow;
+  slow.set_receive_buffer(4096);
+  slow.connect(port, "/");
+  ws_client sender, reader;
+  sender.connect(port, "/");
+  reader.connect(port, "/");
+  ASSERT_EQ(wait_for_metric(port, "chat_connections", 3), 3.0);
+
+  const auto payload = [](int seq) {
+    std::string data(message_bytes, static_cast<char>(seq % 251));
+    char tag[16];
+    const int length = std::snprintf(tag, sizeof tag, "#%06d#", seq);
+    data.replace(0, static_cast<std::size_t>(length), tag);
+    return data;
+  };
+
+  // Sender and reader go in lock step, so neither of them is ever more than
+  // one message behind: only the client that never reads may overflow.
+  for (int seq = 0; seq < message_count; ++seq) {
+    const ws_message expected = binary_message(payload(seq));
+    sender.send_binary(expected.data);
+    ASSERT_EQ(sender.read(), expected) << "sender's own copy of " << seq;
+    ASSERT_EQ(reader.read(), expected) << "reader's copy of " << seq;
+  }
+
+  EXPECT_EQ(wait_for_metric(port, "chat_slow_consumer_closes_total", 1), 1.0);
+  EXPECT_EQ(wait_for_metric(port, "chat_connections", 2), 2.0);
+
+  // What was buffered before the close may still be read; then the end.
+  const close_result closed = slow.read_close_code(message_count);
+  EXPECT_TRUE(closed.code == 1008 || (!closed.code && is_tcp_close(closed.error)))
+      << "close code " << closed.code.value_or(0) << ", " << closed.error.message();
+  EXPECT_LT(closed.messages_before_close, static_cast<std::size_t>(message_count));
+
+  sender.send_text("after the slow one");
+  EXPECT_EQ(sender.read(), text_message("after the slow one"));
+  EXPECT_EQ(reader.read(), text_message("after the slow one"));
+  EXPECT_EQ(wait_for_metric(port, "chat_slow_consumer_closes_total", 1), 1.0);
+}
+
+TEST(Limits, IdleClientIsDisconnectedWhileAReadingClientStays) {
+  chatd_process chatd({"--idle-timeout", "1s"});
+  const unsigned short port = chatd.port();
+
+  // Beast answers pings only while a read is pending: `idle` never reads.
+  ws_client idle;
+  idle.connect(port, "/");
+  ws_client live(30s);
+  live.connect(port, "/");
+  ASSERT_EQ(wait_for_metric(port, "chat_connections", 2), 2.0);
+
+  ws_message live_got;
+  std::string live_error;
+  std::jthread live_reader([&] {
+    try {
+      live_got = live.read();
+    } catch (const std::exception& e) {
+      live_error = e.what();
+    }
+  });
+
+  EXPECT_EQ(wait_for_metric(port, "chat_connections", 1, 15s), 1.0);
+  // Absence of a close cannot be awaited: give the live client several
+  // more idle periods in which it would have been closed.
+  std::this_thread::sleep_for(3s);
+
+  ws_client poker;
+  poker.connect(port, "/");
+  poker.send_text("wake up");
+  EXPECT_EQ(poker.read(), text_message("wake up"));
+  live_reader.join();
+  EXPECT_EQ(live_got, text_message("wake up")) << live_error;
+  EXPECT_EQ(wait_for_metric(port, "chat_connections", 2), 2.0);
+
+  const close_result closed = idle.read_close_code();
+  EXPECT_NE(closed.error, boost::asio::error::timed_out);
+  EXPECT_TRUE(closed.code || is_tcp_close(closed.error)) << closed.error.message();
+}
+
+} // namespace
+} // namespace chatd::itest

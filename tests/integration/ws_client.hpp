@@ -1,0 +1,82 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace chatd::itest {
+
+struct ws_message {
+  bool binary = false;
+  std::string data;
+
+  friend bool operator==(const ws_message&, const ws_message&) = default;
+  // GoogleTest's printer: opcode, size and an escaped prefix of the bytes.
+  friend void PrintTo(const ws_message& message, std::ostream* out);
+};
+
+inline ws_message text_message(std::string data) { return ws_message{false, std::move(data)}; }
+
+inline ws_message binary_message(std::string data) { return ws_message{true, std::move(data)}; }
+
+struct close_result {
+  std::optional<std::uint16_t> code; // set when a close frame arrived
+  boost::system::error_code error;   // what ended reading: closed, eof, reset, timed_out...
+  std::size_t messages_before_close = 0;
+};
+
+// A synchronous WebSocket client for tests: every call is bounded by
+// `io_timeout` and throws boost::system::system_error on failure, so a test
+// never hangs on a server that stays silent.
+class ws_client {
+public:
+  explicit ws_client(std::chrono::milliseconds io_timeout = std::chrono::seconds(10));
+  ~ws_client();
+
+  ws_client(const ws_client&) = delete;
+  ws_client& operator=(const ws_client&) = delete;
+
+  // SO_RCVBUF applied before connecting: a small one makes a non-reading
+  // client push back on the server quickly.
+  void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
+
+  // Throws unless the upgrade succeeds.
+  void connect(unsigned short port, std::string_view target = "/");
+  // Returns the handshake's HTTP status: 101 when upgraded, the server's
+  // status when it declined. Throws when there is no usable response.
+  unsigned try_connect(unsigned short port, std::string_view target);
+
+  void send_text(std::string_view data);
+  void send_binary(std::string_view data);
+  ws_message read();
+  // Reads (and drops) data messages until the connection ends, at most
+  // `max_messages` of them.
+  close_result read_close_code(std::size_t max_messages = 10'000);
+
+  // Close handshake with code 1000.
+  void close();
+  // Closes the TCP connection without a close frame.
+  void drop();
+
+private:
+  void open_tcp(unsigned short port);
+  void write(std::string_view data, bool binary);
+  boost::system::error_code read_into_buffer();
+
+  std::chrono::milliseconds io_timeout_;
+  int receive_buffer_ = 0;
+  boost::asio::io_context ioc_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  boost::beast::flat_buffer buffer_;
+};
+
+} // namespace chatd::itest
