@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   auto registry = system.spawn(chatd::actors::registry, server.loop_count(), &metrics);
   caf::actor cluster;
   if (opts.clustered()) {
-    cluster = system.spawn(chatd::actors::cluster, opts.node_id, opts.peers, broadcaster, &metrics);
+    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, broadcaster, &metrics);
     caf::anon_send(broadcaster, chatd::cluster_atom::value, cluster);
     if (opts.cluster_port != 0) {
       const char* in = opts.server.bind == "0.0.0.0" ? nullptr : opts.server.bind.c_str();
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       spdlog::info("cluster port {} open, peers: {}", *published, opts.peers.size());
     }
   }
-  auto ticker = system.spawn(chatd::actors::ticker, registry, cluster, opts.tick, opts.node_id);
+  auto ticker = system.spawn(chatd::actors::ticker, registry, cluster, opts.tick, opts.server.node_id);
   for (std::size_t i = 0; i < server.loop_count(); ++i) {
     bridges[i]->connect(registry, broadcaster);
     server.loop(i).set_events(bridges[i].get());
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
 
   server.start();
   spdlog::info("listening on {}:{} threads={} node={}", opts.server.bind, server.port(), server.loop_count(),
-               opts.node_id);
+               opts.server.node_id);
 
   signal_context.run();
   server.stop();

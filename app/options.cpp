@@ -41,7 +41,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
   auto& s = out.server;
   auto threads = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
   std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB", peers;
-  out.node_id = host_name();
+  s.node_id = host_name();
 
   app.add_option("--port", s.port, "WebSocket and HTTP port (0: any free port)")
       ->envname("CHATD_PORT")
@@ -55,7 +55,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->envname("CHATD_TICK")
       ->check(duration_format)
       ->capture_default_str();
-  app.add_option("--node-id", out.node_id, "This node's name in logs and metrics (default: hostname)")
+  app.add_option("--node-id", s.node_id, "This node's name in logs and metrics (default: hostname)")
       ->envname("CHATD_NODE_ID");
   app.add_option("--max-message-bytes", max_message, "Largest incoming message; larger ones get close 1009")
       ->envname("CHATD_MAX_MESSAGE_BYTES")
@@ -94,7 +94,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     if (s.max_queue_bytes < s.max_message_bytes)
       throw CLI::ValidationError("--max-queue-bytes",
                                  "must be at least --max-message-bytes, or one message could never be queued");
-    if (out.node_id.empty())
+    if (s.node_id.empty())
       throw CLI::ValidationError("--node-id", "must not be empty");
   } catch (const CLI::ParseError& e) {
     // CLI11 has a code per kind of mistake; callers only need "usage error".

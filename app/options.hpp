@@ -15,7 +15,6 @@ namespace chatd::app {
 struct options {
   net::server_options server;
   std::chrono::milliseconds tick{3000};
-  std::string node_id;
   std::uint16_t cluster_port = 0; // 0: do not publish a cluster port
   std::vector<peer_address> peers;
   bool clustered() const { return cluster_port != 0 || !peers.empty(); }

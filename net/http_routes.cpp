@@ -6,6 +6,11 @@ namespace chatd::net {
 
 namespace {
 
+// The page loads only its own script and style and talks only to its origin.
+constexpr std::string_view content_security_policy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 http_response make_response(const http_request& req, http::status status, std::string_view content_type,
                             std::string body) {
   http_response res{status, req.version()};
@@ -17,6 +22,19 @@ http_response make_response(const http_request& req, http::status status, std::s
   if (req.method() == http::verb::head)
     res.body().clear(); // Content-Length still tells the size of the GET answer
   return res;
+}
+
+// Node names are [A-Za-z0-9._-] in practice; escape the rest for JSON anyway.
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20)
+      continue;
+    out += c;
+  }
+  return out + "\"";
 }
 
 } // namespace
@@ -31,10 +49,11 @@ http_response text_response(http::status status, std::string body, unsigned vers
   return res;
 }
 
-http_response route_request(const http_request& req, const chat_metrics& metrics) {
+http_response route_request(const http_request& req, const chat_metrics& metrics, std::string_view node_id) {
   auto target = std::string_view{req.target()};
   auto path = target.substr(0, target.find('?'));
-  bool known = path == "/" || path == "/metrics" || path == "/healthz";
+  auto asset = web::find_asset(path);
+  bool known = asset || path == "/metrics" || path == "/healthz" || path == "/api/info";
   if (!known)
     return make_response(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -47,8 +66,17 @@ http_response route_request(const http_request& req, const chat_metrics& metrics
     return make_response(req, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", metrics.serialize());
   if (path == "/healthz")
     return make_response(req, http::status::ok, "text/plain; charset=utf-8", "ok\n");
-  auto res = make_response(req, http::status::ok, "text/html; charset=utf-8", std::string{web::index_html()});
+  if (path == "/api/info") {
+    auto res = make_response(req, http::status::ok, "application/json", "{\"node\":" + json_string(node_id) + "}\n");
+    res.set(http::field::cache_control, "no-store");
+    return res;
+  }
+  auto res = make_response(req, http::status::ok, asset->content_type, std::string{asset->body});
+  // Small files without fingerprints: always revalidate, never serve stale.
   res.set(http::field::cache_control, "no-cache");
+  res.set("Content-Security-Policy", content_security_policy);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
   return res;
 }
 

@@ -63,7 +63,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     upgrade();
     return;
   }
-  respond(route_request(parser_->get(), loop_.metrics()));
+  respond(route_request(parser_->get(), loop_.metrics(), loop_.options().node_id));
 }
 
 void http_session::upgrade() {

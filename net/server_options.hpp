@@ -9,6 +9,7 @@ namespace chatd::net {
 
 // What the network side needs to know; filled from the command line by app/.
 struct server_options {
+  std::string node_id = "chatd";
   std::string bind = "0.0.0.0";
   std::uint16_t port = 9000; // 0: pick a free port
   std::size_t threads = 1;

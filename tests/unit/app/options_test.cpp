@@ -35,7 +35,7 @@ TEST(options, defaults_match_the_contract) {
   EXPECT_EQ(p.opts.server.bind, "0.0.0.0");
   EXPECT_GE(p.opts.server.threads, 1u);
   EXPECT_EQ(p.opts.tick, 3s);
-  EXPECT_FALSE(p.opts.node_id.empty());
+  EXPECT_FALSE(p.opts.server.node_id.empty());
   EXPECT_EQ(p.opts.server.max_message_bytes, 65536u);
   EXPECT_EQ(p.opts.server.max_queue_bytes, 1048576u);
   EXPECT_EQ(p.opts.server.idle_timeout, 60s);
@@ -49,7 +49,7 @@ TEST(options, flags_set_every_field) {
   EXPECT_EQ(p.opts.server.bind, "127.0.0.1");
   EXPECT_EQ(p.opts.server.threads, 3u);
   EXPECT_EQ(p.opts.tick, 250ms);
-  EXPECT_EQ(p.opts.node_id, "n1");
+  EXPECT_EQ(p.opts.server.node_id, "n1");
   EXPECT_EQ(p.opts.server.max_message_bytes, 1024u);
   EXPECT_EQ(p.opts.server.max_queue_bytes, 4096u);
   EXPECT_EQ(p.opts.server.idle_timeout, 1min);
@@ -74,7 +74,7 @@ TEST(options, environment_variables_stand_in_for_flags) {
   ::unsetenv("CHATD_NODE_ID");
   ASSERT_FALSE(p.exit_code) << p.err;
   EXPECT_EQ(p.opts.tick, 100ms);
-  EXPECT_EQ(p.opts.node_id, "from-flag"); // the command line wins
+  EXPECT_EQ(p.opts.server.node_id, "from-flag"); // the command line wins
 }
 
 TEST(options, help_and_version_exit_zero) {
