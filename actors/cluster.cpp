@@ -162,9 +162,9 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
         if (peers.empty())
           return;
         cluster_frame out{f->room, f->bytes, f->binary};
+        self->state.metrics->cluster_messages_sent.Increment(static_cast<double>(peers.size()));
         for (auto& [id, p] : peers)
           self->send(p.handle, forward_atom::value, out);
-        self->state.metrics->cluster_messages_sent.Increment(static_cast<double>(peers.size()));
       },
       // A message from a peer: delivered here only, never forwarded again.
       [=](forward_atom, cluster_frame& in) {
