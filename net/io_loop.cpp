@@ -16,7 +16,8 @@ io_loop::io_loop(std::size_t index, const server_options& options, chat_metrics&
   , options_(options)
   , metrics_(metrics)
   , work_(asio::make_work_guard(ioc_))
-  , acceptor_(ioc_) {}
+  , acceptor_(ioc_)
+  , accept_retry_(ioc_) {}
 
 io_loop::~io_loop() {
   if (thread_.joinable()) {
@@ -52,11 +53,15 @@ void io_loop::stop() {
 void io_loop::do_accept() {
   acceptor_.async_accept(ioc_, [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (ec != asio::error::operation_aborted)
-        spdlog::warn("loop {}: accept failed: {}", index_, ec.message());
-      // Out of descriptors or similar: keep accepting unless we are stopping.
-      if (!stopping_ && acceptor_.is_open())
-        do_accept();
+      if (stopping_ || ec == asio::error::operation_aborted)
+        return;
+      // Out of descriptors or similar: pause instead of spinning on the error.
+      spdlog::warn("loop {}: accept failed: {}; retrying in 100 ms", index_, ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
+        if (!wait_ec && !stopping_)
+          do_accept();
+      });
       return;
     }
     socket.set_option(tcp::no_delay(true));
@@ -112,6 +117,7 @@ void io_loop::close_everything() {
   stopping_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_retry_.cancel();
   for (auto* session : http_sessions_)
     session->shutdown();
   for (auto& [room, members] : rooms_)

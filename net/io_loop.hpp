@@ -7,6 +7,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <optional>
 #include <thread>
@@ -64,6 +65,7 @@ private:
   boost::asio::io_context ioc_{1};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
   loop_events* events_ = nullptr;
   std::unordered_map<std::string, std::unordered_set<websocket_session*>> rooms_;
   std::unordered_set<http_session*> http_sessions_;
