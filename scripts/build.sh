@@ -11,6 +11,10 @@ case $kind in
   *) echo "build.sh: unknown build '$kind' (release, asan, tsan)" >&2; exit 2 ;;
 esac
 dir=$root/build/$kind
+# Let ccache share results between clones of the repository (CI builds fresh
+# clones): paths are made relative to the root and the clone's own directory
+# is not part of the key (debug info may then name another clone's path).
+export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
 [[ -f $dir/build.ninja ]] || cmake -S "$root" -B "$dir" -G Ninja "${flags[@]}" >/dev/null
-# Two jobs: CAF templates need about 1 GiB per compiler process.
+# One job per core; a CAF-heavy file takes about 1 GiB to compile.
 ninja -C "$dir" -j "${CHATD_BUILD_JOBS:-$(nproc)}"
