@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what chatd needs to build and test (Debian bookworm packages).
+# Usage: scripts/setup.sh [browser]   ("browser" adds what the browser test needs)
 # Safe to run again: it only asks apt for what is missing.
 set -euo pipefail
 
@@ -9,6 +10,12 @@ packages=(
   libgtest-dev libgmock-dev googletest
   clang-format curl python3-websockets
 )
+for group in "$@"; do
+  case $group in
+    browser) packages+=(chromium chromium-driver python3-selenium) ;;
+    *) echo "setup.sh: unknown group '$group' (browser)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

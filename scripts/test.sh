@@ -22,6 +22,11 @@ run_suite() {
 }
 
 run_suite release
+
+echo "== browser"
+if ! CHATD_BINARY="$root/build/release/app/chatd" "$root/tests/browser/run.sh"; then
+  failed=1
+fi
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
   run_suite asan
