@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, then every test in a release build, an
-# ASan+UBSan build and a TSan build. Installs and builds what is missing.
+# The whole test suite: formatting; every unit and integration test in a
+# release build, an ASan+UBSan build and a TSan build; the browser test; the
+# docker-compose cluster test when a Docker engine is present. Installs and
+# builds what is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,6 +35,14 @@ ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
 # Debian's CAF is not built with TSan: tests/tsan.supp says what that hides and why.
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   run_suite tsan
+
+# The compose cluster, for real, wherever a Docker engine answers.
+echo "== compose"
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  "$root/deploy/compose-test.sh" || failed=1
+else
+  echo "no Docker engine here: compose test skipped"
+fi
 
 if ((failed)); then
   echo "test.sh: FAILED" >&2
