@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
   }
 
   caf::actor_system_config config;
+  // The actors do little work per message; the loops need the cores. CAF's
+  // default (at least 4 workers) spent about a quarter of chatd's CPU waking
+  // and parking idle workers in bench/ echo runs on 2 cores.
+  config.set("scheduler.max-threads", std::size_t{1});
   if (opts.clustered()) {
     config.load<caf::io::middleman>();
     chatd::add_cluster_message_types(config);

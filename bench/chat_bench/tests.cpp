@@ -1,0 +1,116 @@
+// Unit tests for chat-bench's histogram and payload/frame encoding.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "histogram.hpp"
+#include "payload.hpp"
+
+using namespace chatbench;
+
+static int failures = 0;
+#define CHECK(cond)                                                                                                    \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                    \
+      ++failures;                                                                                                      \
+    }                                                                                                                  \
+  } while (0)
+
+static void test_histogram_small_exact() {
+  Histogram h;
+  for (uint64_t v = 1; v <= 100; ++v)
+    h.record(v);
+  CHECK(h.count() == 100);
+  CHECK(h.min() == 1);
+  CHECK(h.max() == 100);
+  CHECK(h.percentile(0.5) == 50);
+  CHECK(h.percentile(0.99) == 99);
+  CHECK(h.percentile(1.0) == 100);
+}
+
+static void test_histogram_relative_error() {
+  std::mt19937_64 rng(42);
+  std::vector<uint64_t> vals;
+  Histogram h;
+  for (int i = 0; i < 200000; ++i) {
+    uint64_t v = rng() % 5'000'000'000ULL + 1; // up to 5 s in ns
+    if (i % 3 == 0)
+      v %= 100000;
+    vals.push_back(v);
+    h.record(v);
+  }
+  std::sort(vals.begin(), vals.end());
+  for (double q : {0.5, 0.9, 0.99, 0.999}) {
+    uint64_t exact = vals[static_cast<size_t>(q * vals.size() + 0.5) - 1];
+    uint64_t got = h.percentile(q);
+    double err = std::abs(static_cast<double>(got) - static_cast<double>(exact)) / static_cast<double>(exact);
+    CHECK(err < 0.01);
+    CHECK(got >= exact);
+  }
+  CHECK(h.max() == vals.back());
+}
+
+static void test_histogram_buckets_monotonic() {
+  for (uint64_t v : {0ULL, 1ULL, 127ULL, 128ULL, 255ULL, 256ULL, 1000ULL, 123456789ULL, (1ULL << 40) + 5})
+    CHECK(Histogram::upper(Histogram::index(v)) >= v);
+  int prev = -1;
+  for (uint64_t v = 0; v < 1'000'000; v += 7) {
+    int i = Histogram::index(v);
+    CHECK(i >= prev);
+    prev = i;
+  }
+  Histogram h;
+  h.record(UINT64_MAX); // clamps into the last bucket, max stays exact
+  CHECK(h.max() == UINT64_MAX);
+  Histogram a, b;
+  a.record(10);
+  b.record(1000);
+  a.merge(b);
+  CHECK(a.count() == 2 && a.min() == 10 && a.max() == 1000);
+}
+
+static void test_payload_roundtrip() {
+  uint8_t buf[kPayloadSize];
+  Payload in{7, 123456789012ULL, 987654321098765ULL}, out;
+  encode_payload(buf, in);
+  CHECK(decode_payload(buf, kPayloadSize, out));
+  CHECK(out.publisher == 7 && out.seq == in.seq && out.sent_ns == in.sent_ns);
+  CHECK(!decode_payload(buf, kPayloadSize - 1, out));
+  buf[0] ^= 1;
+  CHECK(!decode_payload(buf, kPayloadSize, out));
+}
+
+static void test_frame_mask_and_stamp() {
+  ClientFrame f(0xdeadbeef);
+  uint8_t fr[kFrameSize];
+  f.build(fr, Payload{1, 0, 0});
+  CHECK(fr[0] == 0x82);
+  CHECK(fr[1] == (0x80 | kPayloadSize));
+  f.stamp(fr, Payload{3, 42, 99});
+  uint8_t p[kPayloadSize];
+  std::memcpy(p, fr + kFrameHeader, kPayloadSize);
+  ClientFrame::unmask(p, kPayloadSize, fr + 2);
+  Payload out;
+  CHECK(decode_payload(p, kPayloadSize, out));
+  CHECK(out.publisher == 3 && out.seq == 42 && out.sent_ns == 99);
+  CHECK(p[63] == 'x');
+}
+
+int main() {
+  test_histogram_small_exact();
+  test_histogram_relative_error();
+  test_histogram_buckets_monotonic();
+  test_payload_roundtrip();
+  test_frame_mask_and_stamp();
+  if (failures) {
+    std::fprintf(stderr, "%d check(s) failed\n", failures);
+    return 1;
+  }
+  std::printf("chat-bench-tests: all passed\n");
+  return 0;
+}
