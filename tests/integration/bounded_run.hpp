@@ -4,9 +4,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace chatd::itest {
@@ -30,6 +32,12 @@ boost::system::error_code run_with_deadline(boost::asio::io_context& ioc, boost:
   ioc.restart();
   ioc.run();
   return boost::asio::error::timed_out;
+}
+
+// Turns a failed step into an exception that says which step it was.
+inline void throw_if(boost::system::error_code ec, const std::string& what) {
+  if (ec)
+    throw boost::system::system_error(ec, what);
 }
 
 } // namespace chatd::itest

@@ -41,11 +41,6 @@ error_code connect(asio::io_context& ioc, tcp::socket& socket, unsigned short po
   return run_with_deadline(ioc, socket, timeout, [&](auto handler) { socket.async_connect(endpoint, handler); });
 }
 
-void throw_if(error_code ec, const char* what) {
-  if (ec)
-    throw boost::system::system_error(ec, what);
-}
-
 } // namespace
 
 http_response http_get(unsigned short port, std::string_view target, std::chrono::milliseconds timeout) {

@@ -20,15 +20,6 @@ namespace websocket = boost::beast::websocket;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-void throw_if(error_code ec, const std::string& what) {
-  if (ec)
-    throw boost::system::system_error(ec, what);
-}
-
-} // namespace
-
 void PrintTo(const ws_message& message, std::ostream* out) {
   constexpr std::size_t shown = 80;
   *out << (message.binary ? "binary" : "text") << "[" << message.data.size() << "] \"";
