@@ -3,12 +3,17 @@
 #include "ws_client.hpp"
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
+
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace chatd::itest {
 namespace {
@@ -135,6 +140,48 @@ TEST(Limits, IdleClientIsDisconnectedWhileAReadingClientStays) {
   const close_result closed = idle.read_close_code();
   EXPECT_NE(closed.error, boost::asio::error::timed_out);
   EXPECT_TRUE(closed.code || is_tcp_close(closed.error)) << closed.error.message();
+}
+
+// Out of descriptors, accept fails: the server must neither spin nor stop
+// accepting, and serve again once descriptors are free.
+TEST(Limits, RunningOutOfDescriptorsPausesAcceptingAndRecovers) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 48; // chatd inherits this at fork
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::unique_ptr<chatd_process> chatd;
+  try {
+    chatd = std::make_unique<chatd_process>(std::vector<std::string>{"--threads", "1"});
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    throw;
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  const auto log_start = chatd->log_size();
+  {
+    boost::asio::io_context ioc;
+    std::vector<boost::asio::ip::tcp::socket> flood;
+    for (int i = 0; i < 80; ++i) {
+      flood.emplace_back(ioc);
+      flood.back().connect({boost::asio::ip::address_v4::loopback(), chatd->port()});
+    }
+    ASSERT_TRUE(chatd->wait_for_log("accept failed", 10s, log_start));
+    // Hold the descriptors a while: a loop that retried at once instead of
+    // pausing would log thousands of failures here, not a handful.
+    std::this_thread::sleep_for(500ms);
+    const auto log = chatd->log_text().substr(log_start);
+    std::size_t failures = 0;
+    for (auto at = log.find("accept failed"); at != std::string::npos; at = log.find("accept failed", at + 1))
+      ++failures;
+    EXPECT_LT(failures, 50u);
+  }
+  // The flood is gone: a new client is accepted and served.
+  ws_client client;
+  client.connect(chatd->port(), "/");
+  client.send_text("after the flood");
+  EXPECT_EQ(client.read(), text_message("after the flood"));
 }
 
 } // namespace
