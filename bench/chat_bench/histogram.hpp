@@ -37,6 +37,13 @@ public:
   }
 
   uint64_t count() const noexcept { return total_; }
+  // f(bucket index, count) for every non-empty bucket, in order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (int i = 0; i < kBuckets; ++i)
+      if (counts_[i])
+        f(i, counts_[i]);
+  }
   uint64_t max() const noexcept { return total_ ? max_ : 0; }
   uint64_t min() const noexcept { return total_ ? min_ : 0; }
 

@@ -11,6 +11,10 @@
 // one fixed receive buffer; the hot path allocates nothing. Each receiver
 // records latency (send time -> receipt) in a per-thread log-bucketed
 // histogram, counts every delivery and checks per-publisher order.
+// cluster: several --url (nodes); subscribers round-robin over them,
+// publishers on the first; per-node and cross-node figures. Several
+// processes (bench/compare): --sync-stdin gives them one start time,
+// --dump-hist lets the histograms be merged exactly.
 // Before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it.
 #include <utility>
 
@@ -20,6 +24,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -27,6 +32,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -49,8 +56,17 @@ uint64_t now_ns() {
           .count());
 }
 
+struct Target {
+  std::string url, host, path;
+  uint16_t port = 0;
+};
+
+constexpr int kMaxNodes = 16;
+
 struct Config {
-  std::string url = "ws://127.0.0.1:9000/rooms/bench";
+  std::string url = "ws://127.0.0.1:9000/rooms/bench"; // the first of urls
+  std::vector<std::string> urls;                       // every --url (comma lists split)
+  std::vector<Target> targets;
   std::string host = "127.0.0.1";
   uint16_t port = 9000;
   std::string path = "/rooms/bench";
@@ -68,13 +84,19 @@ struct Config {
   int src_addrs = 8;               // 127.0.0.1 .. 127.0.0.K
   int max_inflight_connects = 256; // per thread
   long server_pid = 0;
+  int src_base = 1;          // first source address 127.0.0.<src_base>
+  int index_base = 0;        // first connection index (echo rooms PATH-e<i>) when split over processes
+  int expect_publishers = 0; // publisher ids to expect when --publishers 0 (subscriber-only process)
+  bool sync_stdin = false;   // print "ready N" after connecting, read "go <steady ns>" from stdin
+  bool dump_hist = false;    // add the latency histogram's buckets to the JSON
 };
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "usage: chat-bench [options]\n"
                "  --url ws://HOST:PORT/PATH   server and room (default ws://127.0.0.1:9000/rooms/bench)\n"
-               "  --workload fanout|echo|idle\n"
+               "  --url may be repeated or a comma list (cluster: one per node; others use the first)\n"
+               "  --workload fanout|cluster|echo|idle\n"
                "  --clients N        subscribers (fanout) / clients (echo, idle)   [100]\n"
                "  --publishers S     publishers (fanout), also room members       [4]\n"
                "  --rate R           msgs/s per publisher (fanout)                [100]\n"
@@ -86,13 +108,20 @@ struct Config {
                "  --src-addrs K      source addresses 127.0.0.1..K                [8]\n"
                "  --server-pid PID   read server RSS and CPU time from /proc\n"
                "  --label NAME       server name in the output                    [server]\n"
+               "  --src-base X       first source address 127.0.0.X               [1]\n"
+               "  --index-base I     first connection index (split runs)          [0]\n"
+               "  --expect-publishers S  with --publishers 0: subscriber-only process\n"
+               "  --sync-stdin       after connecting print 'ready N', wait for 'go <CLOCK_MONOTONIC ns>'\n"
+               "  --dump-hist        add latency histogram buckets [[index,count],...] to the JSON\n"
                "  --json FILE        write JSON there (else to stdout)\n"
+               "cluster: like fanout; subscribers spread round-robin over the URLs (nodes),\n"
+               "  publishers on the first URL; per-node and cross-node (not first URL) figures.\n"
                "echo: each client is alone in room PATH-e<i> with one message in flight.\n"
                "idle: RSS per connection = (server RSS with N idle clients - RSS before) / N.\n");
   std::exit(code);
 }
 
-bool parse_url(Config& c) {
+bool parse_url(Target& c) {
   const std::string pre = "ws://";
   if (c.url.rfind(pre, 0) != 0)
     return false;
@@ -124,8 +153,28 @@ Config parse_args(int argc, char** argv) {
     };
     if (a == "--help" || a == "-h")
       usage(0);
-    else if (a == "--url")
-      c.url = val();
+    else if (a == "--url") {
+      std::string v = val();
+      std::size_t pos = 0;
+      while (pos <= v.size()) {
+        auto comma = v.find(',', pos);
+        std::string u = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (!u.empty())
+          c.urls.push_back(u);
+        if (comma == std::string::npos)
+          break;
+        pos = comma + 1;
+      }
+    } else if (a == "--src-base")
+      c.src_base = std::atoi(val().c_str());
+    else if (a == "--index-base")
+      c.index_base = std::atoi(val().c_str());
+    else if (a == "--expect-publishers")
+      c.expect_publishers = std::atoi(val().c_str());
+    else if (a == "--sync-stdin")
+      c.sync_stdin = true;
+    else if (a == "--dump-hist")
+      c.dump_hist = true;
     else if (a == "--workload")
       c.workload = val();
     else if (a == "--clients")
@@ -157,16 +206,33 @@ Config parse_args(int argc, char** argv) {
       usage(2);
     }
   }
-  if (!parse_url(c)) {
-    std::fprintf(stderr, "chat-bench: bad --url %s (want ws://host:port/path)\n", c.url.c_str());
+  if (c.urls.empty())
+    c.urls.push_back(c.url);
+  if (c.urls.size() > static_cast<std::size_t>(kMaxNodes)) {
+    std::fprintf(stderr, "chat-bench: at most %d URLs\n", kMaxNodes);
     std::exit(2);
   }
-  if (c.workload != "fanout" && c.workload != "echo" && c.workload != "idle") {
-    std::fprintf(stderr, "chat-bench: unknown workload %s (fanout, echo, idle)\n", c.workload.c_str());
+  for (auto& u : c.urls) {
+    Target t;
+    t.url = u;
+    if (!parse_url(t)) {
+      std::fprintf(stderr, "chat-bench: bad --url %s (want ws://host:port/path)\n", u.c_str());
+      std::exit(2);
+    }
+    c.targets.push_back(t);
+  }
+  c.url = c.targets[0].url;
+  c.host = c.targets[0].host;
+  c.port = c.targets[0].port;
+  c.path = c.targets[0].path;
+  if (c.workload != "fanout" && c.workload != "cluster" && c.workload != "echo" && c.workload != "idle") {
+    std::fprintf(stderr, "chat-bench: unknown workload %s (fanout, cluster, echo, idle)\n", c.workload.c_str());
     std::exit(2);
   }
-  if (c.clients < 1 || c.threads < 1 || c.src_addrs < 1 || c.src_addrs > 250 ||
-      (c.workload == "fanout" && (c.publishers < 1 || c.rate <= 0)) || c.duration <= 0) {
+  const bool pubsub = c.workload == "fanout" || c.workload == "cluster";
+  if (c.clients < 1 || c.threads < 1 || c.src_addrs < 1 || c.src_base < 1 || c.src_base + c.src_addrs - 1 > 254 ||
+      (pubsub && (c.publishers < 0 || (c.publishers == 0 && c.expect_publishers < 1) || c.rate <= 0)) ||
+      c.duration <= 0) {
     std::fprintf(stderr, "chat-bench: bad numbers (clients, publishers, rate, threads, duration)\n");
     std::exit(2);
   }
@@ -209,7 +275,7 @@ double read_cpu_s(long pid) {
 // Shared, read-mostly run state.
 struct Run {
   Config cfg;
-  tcp::endpoint server;
+  std::vector<tcp::endpoint> servers; // one per target
   std::atomic<uint64_t> t_start{0};   // publishing starts
   std::atomic<uint64_t> t_measure{0}; // measured window [t_measure, t_end)
   std::atomic<uint64_t> t_end{0};     // no sends from here on
@@ -237,6 +303,7 @@ struct Conn {
   Worker* w;
   Run* run;
   int index;
+  int node = 0; // index into cfg.targets
   Role role;
   uint32_t pub_id = 0; // publishers and echo clients
   tcp::socket sock;
@@ -277,6 +344,8 @@ struct Worker {
   asio::io_context ioc{1};
   Stats stats;
   Histogram hist;
+  std::vector<Histogram> node_hist; // per target (cluster)
+  std::array<std::atomic<uint64_t>, kMaxNodes> node_recv{}, node_recv_window{};
   std::vector<std::unique_ptr<Conn>> conns;
   std::size_t next_to_start = 0;
   int inflight = 0;
@@ -325,10 +394,11 @@ void Conn::start() {
     fail(true);
     return;
   }
-  handshake = "GET " + path + " HTTP/1.1\r\nHost: " + run->cfg.host + ":" + std::to_string(run->cfg.port) +
+  const Target& tg = run->cfg.targets[node];
+  handshake = "GET " + path + " HTTP/1.1\r\nHost: " + tg.host + ":" + std::to_string(tg.port) +
               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  sock.async_connect(run->server, [this](boost::system::error_code ec2) {
+  sock.async_connect(run->servers[node], [this](boost::system::error_code ec2) {
     if (ec2)
       return fail(true);
     asio::async_write(sock, asio::buffer(handshake), [this](boost::system::error_code ec3, std::size_t) {
@@ -436,11 +506,15 @@ void Conn::on_message(const uint8_t* p, std::size_t n) {
   }
   uint64_t now = now_ns();
   Stats::inc(w->stats.received);
+  Stats::inc(w->node_recv[node]);
   uint64_t t0 = run->t_measure.load(std::memory_order_relaxed);
   uint64_t t1 = run->t_end.load(std::memory_order_relaxed);
   if (m.sent_ns >= t0 && m.sent_ns < t1) {
     Stats::inc(w->stats.received_window);
-    w->hist.record(now > m.sent_ns ? now - m.sent_ns : 0);
+    Stats::inc(w->node_recv_window[node]);
+    uint64_t lat = now > m.sent_ns ? now - m.sent_ns : 0;
+    w->hist.record(lat);
+    w->node_hist[node].record(lat);
   }
   if (m.publisher < next_seq.size()) {
     uint64_t& want = next_seq[m.publisher];
@@ -557,15 +631,20 @@ int main(int argc, char** argv) {
   Run run;
   run.cfg = parse_args(argc, argv);
   Config& cfg = run.cfg;
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(cfg.host, ec);
-  if (ec) {
-    std::fprintf(stderr, "chat-bench: host must be an IP address (got %s)\n", cfg.host.c_str());
-    return 2;
+  for (auto& tg : cfg.targets) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(tg.host, ec);
+    if (ec) {
+      std::fprintf(stderr, "chat-bench: host must be an IP address (got %s)\n", tg.host.c_str());
+      return 2;
+    }
+    run.servers.emplace_back(addr, tg.port);
   }
-  run.server = tcp::endpoint(addr, cfg.port);
+  const int nodes = static_cast<int>(cfg.targets.size());
 
-  const bool fanout = cfg.workload == "fanout";
+  const bool cluster = cfg.workload == "cluster";
+  const bool fanout = cfg.workload == "fanout" || cluster; // cluster: fanout spread over nodes
+  const int pub_ids = cfg.publishers > 0 ? cfg.publishers : cfg.expect_publishers;
   const bool echo = cfg.workload == "echo";
   const int total = cfg.clients + (fanout ? cfg.publishers : 0);
   struct rlimit rl {};
@@ -587,16 +666,21 @@ int main(int argc, char** argv) {
   for (int t = 0; t < cfg.threads; ++t) {
     workers.push_back(std::make_unique<Worker>());
     workers.back()->run = &run;
+    workers.back()->node_hist.resize(nodes);
   }
+  std::vector<uint64_t> node_members_planned(nodes, 0);
   // Publishers first so they are connected early; all in one room (fanout).
   for (int i = 0; i < total; ++i) {
     Worker* w = workers[i % cfg.threads].get();
     Role role = fanout ? (i < cfg.publishers ? Role::publisher : Role::subscriber) : (echo ? Role::echo : Role::idle);
     auto c = std::make_unique<Conn>(w, &run, w->ioc, i, role);
-    c->src = asio::ip::address_v4(0x7f000001u + static_cast<uint32_t>(i % cfg.src_addrs));
-    c->path = echo ? cfg.path + "-e" + std::to_string(i) : cfg.path;
+    c->src = asio::ip::address_v4(0x7f000000u + static_cast<uint32_t>(cfg.src_base + i % cfg.src_addrs));
+    // cluster: publishers on the first URL, subscribers round-robin over all URLs
+    c->node = (cluster && role == Role::subscriber) ? (i - cfg.publishers) % nodes : 0;
+    c->path = echo ? cfg.targets[c->node].path + "-e" + std::to_string(cfg.index_base + i) : cfg.targets[c->node].path;
+    ++node_members_planned[c->node];
     if (fanout) {
-      c->next_seq.assign(cfg.publishers, 0);
+      c->next_seq.assign(pub_ids, 0);
       if (role == Role::publisher) {
         c->pub_id = static_cast<uint32_t>(i);
         c->wbuf.reset(new uint8_t[kMaxBatch * kFrameSize]);
@@ -655,9 +739,30 @@ int main(int argc, char** argv) {
   uint64_t members = after_connect.connected;
   // wait a moment so the server has registered every member in the room
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::vector<uint64_t> node_members(nodes, 0);
+  for (auto& w : workers) {
+    std::promise<void> done;
+    asio::post(w->ioc, [&, wp = w.get()] {
+      for (auto& c : wp->conns)
+        if (c->upgraded && !c->dead)
+          ++node_members[c->node];
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
 
   // 2. run
   uint64_t start = now_ns() + 20'000'000;
+  if (cfg.sync_stdin) { // several processes: one common start time (CLOCK_MONOTONIC ns)
+    std::printf("ready %" PRIu64 "\n", members);
+    std::fflush(stdout);
+    std::string line;
+    if (!std::getline(std::cin, line) || line.rfind("go ", 0) != 0) {
+      std::fprintf(stderr, "chat-bench: --sync-stdin: no 'go <ns>' line\n");
+      std::_Exit(2);
+    }
+    start = std::strtoull(line.c_str() + 3, nullptr, 10);
+  }
   run.t_start = start;
   run.t_measure = start + static_cast<uint64_t>(cfg.warmup * 1e9);
   run.t_end = start + static_cast<uint64_t>((cfg.warmup + cfg.duration) * 1e9);
@@ -700,11 +805,19 @@ int main(int argc, char** argv) {
   // 3. drain: wait for in-flight deliveries (bounded)
   uint64_t drain_until = now_ns() + static_cast<uint64_t>(cfg.drain * 1e9);
   Totals fin;
+  uint64_t last_recv = UINT64_MAX, quiet_since = now_ns();
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     fin = sum(workers);
     uint64_t expected = fanout ? fin.sent * members : fin.sent;
-    if (fin.received >= expected || now_ns() >= drain_until)
+    if (fin.received != last_recv) {
+      last_recv = fin.received;
+      quiet_since = now_ns();
+    }
+    // subscriber-only process (--publishers 0): it cannot know what was sent; wait for 500 ms of quiet
+    bool sub_only = fanout && cfg.publishers == 0;
+    if ((!sub_only && fin.received >= expected) || (sub_only && now_ns() - quiet_since > 500'000'000) ||
+        now_ns() >= drain_until)
       break;
   }
   double drain_s = static_cast<double>(now_ns() - run.t_end) / 1e9;
@@ -721,8 +834,25 @@ int main(int argc, char** argv) {
   for (auto& w : workers)
     h.merge(w->hist);
 
-  uint64_t expected = fanout ? fin.sent * members : (echo ? fin.sent : 0);
+  const bool sub_only = fanout && cfg.publishers == 0;
+  // sub_only: the expected count is only known to whoever merges the processes' JSON (bench/compare)
+  uint64_t expected = sub_only ? fin.received : fanout ? fin.sent * members : (echo ? fin.sent : 0);
   int64_t losses = static_cast<int64_t>(expected) - static_cast<int64_t>(fin.received);
+  // per node (cluster): members, receipts, losses, latency; "cross" = every node but the first
+  std::vector<uint64_t> node_recv(nodes, 0), node_recv_window(nodes, 0);
+  std::vector<Histogram> node_h(nodes);
+  Histogram cross_h;
+  for (auto& w : workers)
+    for (int k = 0; k < nodes; ++k) {
+      node_recv[k] += w->node_recv[k].load(std::memory_order_relaxed);
+      node_recv_window[k] += w->node_recv_window[k].load(std::memory_order_relaxed);
+      node_h[k].merge(w->node_hist[k]);
+      if (k > 0)
+        cross_h.merge(w->node_hist[k]);
+    }
+  uint64_t cross_recv_window = 0;
+  for (int k = 1; k < nodes; ++k)
+    cross_recv_window += node_recv_window[k];
   double per_s = static_cast<double>(fin.received_window) / cfg.duration;
   double cpu_s = (cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : -1;
   double cpu_per_m =
@@ -751,6 +881,42 @@ int main(int argc, char** argv) {
                 fin.received, fin.received_window, losses, fin.gaps, fin.order_violations, fin.bad_payloads, per_s,
                 h.count(), us(h.percentile(0.50)), us(h.percentile(0.99)), us(h.percentile(0.999)), us(h.max()),
                 drain_s, cfg.server_pid, cpu_s, cpu_per_m, rss_before, rss_idle, rss_per_conn);
+  std::string jsx(js);
+  jsx.pop_back(); // the closing brace: more fields follow
+  {
+    char b[1024];
+    std::snprintf(b, sizeof b,
+                  ",\"src_base\":%d,\"src_addrs\":%d,\"index_base\":%d,\"sub_only\":%s,"
+                  "\"cross_per_s\":%.1f,\"cross_lat_samples\":%" PRIu64 ",\"cross_p50_us\":%.1f,\"cross_p99_us\":%.1f,"
+                  "\"cross_p999_us\":%.1f,\"nodes\":[",
+                  cfg.src_base, cfg.src_addrs, cfg.index_base, sub_only ? "true" : "false",
+                  static_cast<double>(cross_recv_window) / cfg.duration, cross_h.count(), us(cross_h.percentile(0.50)),
+                  us(cross_h.percentile(0.99)), us(cross_h.percentile(0.999)));
+    jsx += b;
+    for (int k = 0; k < nodes; ++k) {
+      uint64_t nexp = sub_only ? node_recv[k] : fanout ? fin.sent * node_members[k] : node_recv[k];
+      std::snprintf(b, sizeof b,
+                    "%s{\"url\":\"%s\",\"members\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"received\":%" PRIu64
+                    ",\"received_window\":%" PRIu64 ",\"losses\":%" PRId64
+                    ",\"per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f}",
+                    k ? "," : "", json_escape(cfg.targets[k].url).c_str(), node_members[k], nexp, node_recv[k],
+                    node_recv_window[k], static_cast<int64_t>(nexp) - static_cast<int64_t>(node_recv[k]),
+                    static_cast<double>(node_recv_window[k]) / cfg.duration, us(node_h[k].percentile(0.50)),
+                    us(node_h[k].percentile(0.99)), us(node_h[k].percentile(0.999)));
+      jsx += b;
+    }
+    jsx += "]";
+    if (cfg.dump_hist) { // exact merge across processes: bucket index -> count (see histogram.hpp)
+      jsx += ",\"hist\":[";
+      bool first = true;
+      h.for_each([&](int i, uint64_t n) {
+        jsx += (first ? "[" : ",[") + std::to_string(i) + "," + std::to_string(n) + "]";
+        first = false;
+      });
+      jsx += "],\"hist_min_ns\":" + std::to_string(h.min()) + ",\"hist_max_ns\":" + std::to_string(h.max());
+    }
+    jsx += "}";
+  }
 
   char md[1024];
   std::snprintf(md, sizeof md,
@@ -761,13 +927,25 @@ int main(int argc, char** argv) {
                 us(h.max()), losses, fin.order_violations, cpu_per_m, rss_per_conn);
   const char* md_head = "| server | workload | N | S | R | msgs/s | p50 us | p99 us | p99.9 us | max us | losses | "
                         "order | cpu-s/M | RSS B/conn |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+  std::string node_lines;
+  if (cluster)
+    for (int k = 0; k < nodes; ++k) {
+      char b[512];
+      std::snprintf(b, sizeof b,
+                    "node %d %s: members %" PRIu64 " received %" PRIu64 " msgs/s %.0f p50 %.0f us p99 %.0f us%s\n",
+                    k + 1, cfg.targets[k].url.c_str(), node_members[k], node_recv[k],
+                    static_cast<double>(node_recv_window[k]) / cfg.duration, us(node_h[k].percentile(0.50)),
+                    us(node_h[k].percentile(0.99)), k ? " (cross-node)" : " (publishers' node)");
+      node_lines += b;
+    }
   if (cfg.json_file.empty()) {
-    std::printf("%s\n", js);
-    std::fprintf(stderr, "%s\n%s\n", md_head, md);
+    std::printf("%s\n", jsx.c_str());
+    std::fprintf(stderr, "%s\n%s\n%s", md_head, md, node_lines.c_str());
   } else {
     std::ofstream f(cfg.json_file);
-    f << js << "\n";
-    std::printf("%s\n%s\n", md_head, md);
+    f << jsx << "\n";
+    if (!cfg.sync_stdin) // with --sync-stdin stdout carries the ready line only
+      std::printf("%s\n%s\n%s", md_head, md, node_lines.c_str());
   }
   // Destroy connections (sockets) before their io_contexts.
   for (auto& w : workers)

@@ -74,6 +74,37 @@ static void test_histogram_buckets_monotonic() {
   CHECK(a.count() == 2 && a.min() == 10 && a.max() == 1000);
 }
 
+// for_each lists the non-empty buckets (the --dump-hist JSON); summing them
+// bucket by bucket (what bench/compare does for split runs) equals merge().
+static void test_histogram_for_each() {
+  Histogram a, b, m;
+  for (uint64_t v = 1; v < 2'000'000; v = v * 3 + 1) {
+    a.record(v);
+    b.record(v * 2);
+  }
+  m.merge(a);
+  m.merge(b);
+  std::vector<uint64_t> sum(Histogram::kBuckets, 0);
+  uint64_t n = 0;
+  int prev = -1;
+  bool ordered = true;
+  for (const Histogram* h : {&a, &b})
+    h->for_each([&](int i, uint64_t c) {
+      sum[i] += c;
+      n += c;
+    });
+  m.for_each([&](int i, uint64_t c) {
+    ordered = ordered && i > prev;
+    prev = i;
+    CHECK(sum[i] == c);
+    sum[i] = 0;
+  });
+  CHECK(ordered);
+  CHECK(n == m.count());
+  for (uint64_t c : sum)
+    CHECK(c == 0);
+}
+
 static void test_payload_roundtrip() {
   uint8_t buf[kPayloadSize];
   Payload in{7, 123456789012ULL, 987654321098765ULL}, out;
@@ -105,6 +136,7 @@ int main() {
   test_histogram_small_exact();
   test_histogram_relative_error();
   test_histogram_buckets_monotonic();
+  test_histogram_for_each();
   test_payload_roundtrip();
   test_frame_mask_and_stamp();
   if (failures) {
