@@ -11,14 +11,20 @@ constexpr std::string_view content_security_policy =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-http_response make_response(const http_request& req, http::status status, std::string_view content_type,
-                            std::string body) {
-  http_response res{status, req.version()};
+http_response build_response(http::status status, unsigned version, bool keep_alive, std::string_view content_type,
+                             std::string body) {
+  http_response res{status, version};
   res.set(http::field::server, "chatd");
   res.set(http::field::content_type, content_type);
-  res.keep_alive(req.keep_alive());
+  res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
+  return res;
+}
+
+http_response make_response(const http_request& req, http::status status, std::string_view content_type,
+                            std::string body) {
+  auto res = build_response(status, req.version(), req.keep_alive(), content_type, std::move(body));
   if (req.method() == http::verb::head)
     res.body().clear(); // Content-Length still tells the size of the GET answer
   return res;
@@ -40,13 +46,7 @@ std::string json_string(std::string_view s) {
 } // namespace
 
 http_response text_response(http::status status, std::string body, unsigned version, bool keep_alive) {
-  http_response res{status, version};
-  res.set(http::field::server, "chatd");
-  res.set(http::field::content_type, "text/plain; charset=utf-8");
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body) + "\n";
-  res.prepare_payload();
-  return res;
+  return build_response(status, version, keep_alive, "text/plain; charset=utf-8", std::move(body) + "\n");
 }
 
 http_response route_request(const http_request& req, const chat_metrics& metrics, std::string_view node_id) {
