@@ -2,11 +2,11 @@
 
 #include "proto/cluster_messages.hpp"
 
-#include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <random>
 
 namespace chatd::actors {
 
@@ -21,13 +21,32 @@ void update_peer_gauge(self_ptr self) {
   self->state.metrics->cluster_peers.Set(static_cast<double>(self->state.peers.size()));
 }
 
-void schedule_dial(self_ptr self, std::size_t index) {
+// Up to a quarter more or less: two nodes that dial each other at the same
+// moment open two links, and CAF keeps neither for a while (seen with TLS,
+// whose slower handshake widens the window); jitter pulls them apart.
+std::chrono::milliseconds random_delay(std::chrono::milliseconds most) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return std::chrono::milliseconds{std::uniform_int_distribution<long>(0, most.count())(rng)};
+}
+
+std::chrono::milliseconds jittered(std::chrono::milliseconds d) { return d * 3 / 4 + random_delay(d / 2); }
+
+void schedule_dial(self_ptr self, std::size_t index, std::chrono::milliseconds extra = {}) {
   auto& seed = self->state.seeds[index];
   if (seed.dialing)
     return;
   seed.dialing = true;
-  self->delayed_send(self, seed.backoff, dial_atom::value, static_cast<std::uint64_t>(index));
+  self->delayed_send(self, jittered(seed.backoff) + extra, dial_atom::value, static_cast<std::uint64_t>(index));
   seed.backoff = std::min(seed.backoff * 2, max_dial_backoff);
+}
+
+// The node id behind seed `index` if we have linked to it before and it is a
+// peer right now (it dialled us): then there is nothing to dial.
+bool seed_is_peer(self_ptr self, std::size_t index) {
+  for (auto& [id, seed_index] : self->state.seed_of)
+    if (seed_index == index && self->state.peers.count(id) != 0)
+      return true;
+  return false;
 }
 
 void redial_later(self_ptr self, std::size_t index) {
@@ -74,9 +93,12 @@ const std::string* sender_peer(self_ptr self) {
 }
 
 void dial(self_ptr self, std::size_t index) {
+  if (seed_is_peer(self, index)) {
+    self->state.seeds[index].dialing = false;
+    return;
+  }
   auto address = self->state.seeds[index].address;
-  auto middleman = self->system().middleman().actor_handle();
-  self->request(middleman, handshake_timeout, caf::connect_atom::value, address.host, address.port)
+  self->request(self->state.dialer, handshake_timeout, caf::connect_atom::value, address.host, address.port)
       .then(
           [=](const caf::node_id& node, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
             if (node == self->node()) {
@@ -119,8 +141,9 @@ void dial(self_ptr self, std::size_t index) {
 } // namespace
 
 caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node_id, std::vector<peer_address> seeds,
-                      caf::actor broadcaster, chat_metrics* metrics) {
+                      caf::actor broadcaster, caf::io::middleman_actor dialer, chat_metrics* metrics) {
   auto& st = self->state;
+  st.dialer = std::move(dialer);
   st.node_id = std::move(node_id);
   st.broadcaster = std::move(broadcaster);
   st.metrics = metrics;
@@ -128,7 +151,8 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
     st.seeds.push_back({address, first_dial_backoff, false});
   for (std::size_t i = 0; i < st.seeds.size(); ++i) {
     st.seeds[i].dialing = true;
-    self->send(self, dial_atom::value, static_cast<std::uint64_t>(i));
+    // Spread out so that nodes started together rarely dial each other at once.
+    self->delayed_send(self, random_delay(2 * first_dial_backoff), dial_atom::value, static_cast<std::uint64_t>(i));
   }
 
   self->set_down_handler([=](caf::down_msg& down) {
@@ -143,8 +167,10 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
     spdlog::warn("node={} cluster: lost peer {}: {} ({} peers)", self->state.node_id, id,
                  self->system().render(down.reason), peers.size());
     if (auto seed = self->state.seed_of.find(id); seed != self->state.seed_of.end()) {
+      // Both ends redial a lost link; the one with the smaller id goes first
+      // and the other finds it connected (see jittered()).
       self->state.seeds[seed->second].backoff = first_dial_backoff;
-      schedule_dial(self, seed->second);
+      schedule_dial(self, seed->second, self->state.node_id < id ? std::chrono::milliseconds{} : max_dial_backoff / 5);
     }
   });
 

@@ -6,6 +6,7 @@
 #include <caf/actor.hpp>
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <chrono>
@@ -35,6 +36,8 @@ struct cluster_state {
   std::map<std::string, peer> peers;          // node id -> peer
   std::map<std::string, std::size_t> seed_of; // node id -> index in seeds, once known
   caf::actor broadcaster;
+  // Dials peers: the middleman's actor, or the OpenSSL module's for TLS links.
+  caf::io::middleman_actor dialer;
   chat_metrics* metrics = nullptr;
   static inline const char* name = "chatd.cluster";
 };
@@ -43,6 +46,6 @@ inline constexpr std::chrono::milliseconds first_dial_backoff{250};
 inline constexpr std::chrono::milliseconds max_dial_backoff{5'000};
 
 caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node_id, std::vector<peer_address> seeds,
-                      caf::actor broadcaster, chat_metrics* metrics);
+                      caf::actor broadcaster, caf::io::middleman_actor dialer, chat_metrics* metrics);
 
 } // namespace chatd::actors

@@ -4,6 +4,7 @@
 #include "actors/loop_actor.hpp"
 #include "actors/registry.hpp"
 #include "actors/ticker.hpp"
+#include "app/cluster_tls.hpp"
 #include "app/options.hpp"
 #include "net/server.hpp"
 #include "proto/chat_metrics.hpp"
@@ -14,7 +15,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/send.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -40,6 +44,12 @@ int main(int argc, char** argv) {
   // A client that goes away mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (opts.cluster_tls())
+    if (auto problem = chatd::app::check_cluster_credentials(opts.cluster_cert, opts.cluster_key, opts.cluster_ca)) {
+      spdlog::error("{}", *problem);
+      return 1;
+    }
+
   chatd::chat_metrics metrics;
   chatd::net::server server{opts.server, metrics};
   try {
@@ -60,6 +70,13 @@ int main(int argc, char** argv) {
     // A peer that sends nothing (not even a heartbeat) for 5 s is gone.
     config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds{1}});
     config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{5}});
+    if (opts.cluster_tls()) {
+      // Both ends present a certificate and check the other's against the CA.
+      config.load<caf::openssl::manager>();
+      config.openssl_certificate = opts.cluster_cert;
+      config.openssl_key = opts.cluster_key;
+      config.openssl_cafile = opts.cluster_ca;
+    }
   }
   caf::actor_system system{config};
   std::vector<std::unique_ptr<chatd::actors::loop_actor>> bridges;
@@ -72,20 +89,34 @@ int main(int argc, char** argv) {
   auto registry = system.spawn(chatd::actors::registry, server.loop_count(), &metrics);
   caf::actor cluster;
   if (opts.clustered()) {
-    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, broadcaster, &metrics);
+    auto dialer = opts.cluster_tls() ? system.openssl_manager().actor_handle() : system.middleman().actor_handle();
+    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, broadcaster, dialer, &metrics);
     caf::anon_send(broadcaster, chatd::cluster_atom::value, cluster);
     if (opts.cluster_port != 0) {
-      const char* in = opts.server.bind == "0.0.0.0" ? nullptr : opts.server.bind.c_str();
-      auto published = system.middleman().publish(cluster, opts.cluster_port, in, true);
+      // Without certificates anyone who reaches the port could inject
+      // messages into every room: then only this host may, unless told otherwise.
+      auto bind = opts.cluster_bind.empty() ? (opts.cluster_tls() ? std::string{"0.0.0.0"} : std::string{"127.0.0.1"})
+                                            : opts.cluster_bind;
+      const char* in = bind == "0.0.0.0" ? nullptr : bind.c_str();
+      auto published = opts.cluster_tls() ? caf::openssl::publish(cluster, opts.cluster_port, in, true)
+                                          : system.middleman().publish(cluster, opts.cluster_port, in, true);
       if (!published) {
-        spdlog::error("cannot open cluster port {}:{}: {}", opts.server.bind, opts.cluster_port,
-                      system.render(published.error()));
+        spdlog::error("cannot open cluster port {}:{}: {}", bind, opts.cluster_port, system.render(published.error()));
         caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
         for (auto& actor : {registry, broadcaster})
           caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
         return 1;
       }
-      spdlog::info("cluster port {} open, peers: {}", *published, opts.peers.size());
+      spdlog::info("cluster port {}:{} open, peers: {}", bind, *published, opts.peers.size());
+      if (opts.cluster_tls())
+        spdlog::info("cluster links: TLS, peers must present a certificate signed by {}", opts.cluster_ca);
+      else if (opts.cluster_bind.empty())
+        spdlog::warn("cluster links are not authenticated (no --cluster-cert/--cluster-key/--cluster-ca): "
+                     "the cluster port listens on 127.0.0.1 only; --cluster-bind opens it wider");
+      else
+        spdlog::warn("cluster links are not authenticated (no --cluster-cert/--cluster-key/--cluster-ca) and the "
+                     "cluster port listens on {}: anyone who can reach it can inject messages into every room",
+                     bind);
     }
   }
   auto ticker = system.spawn(chatd::actors::ticker, registry, cluster, opts.tick, opts.server.node_id);
@@ -104,6 +135,15 @@ int main(int argc, char** argv) {
   server.start();
   spdlog::info("listening on {}:{} threads={} node={}", opts.server.bind, server.port(), server.loop_count(),
                opts.server.node_id);
+  auto limit = [](auto value) { return value == 0 ? std::string{"none"} : fmt::format("{}", value); };
+  spdlog::info("limits: max-connections={} max-messages-per-second={} max-handshakes-per-second={}",
+               limit(opts.server.max_connections), limit(opts.server.max_messages_per_second),
+               limit(opts.server.max_handshakes_per_second));
+  if (server.admission().origins_open())
+    spdlog::warn("--allowed-origins is *: a page from any site may open WebSockets here on its visitors' behalf; "
+                 "set it to the chat page's origin(s)");
+  else
+    spdlog::info("allowed origins: {}", fmt::join(opts.server.allowed_origins, ","));
 
   signal_context.run();
   server.stop();

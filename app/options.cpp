@@ -3,6 +3,7 @@
 #include "app/units.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <unistd.h>
 
 #include <thread>
@@ -29,6 +30,22 @@ const CLI::Validator size_format{
 const CLI::Validator peer_list_format{
     [](std::string& s) { return parse_peer_list(s) ? "" : "expected host:port,host:port, got '" + s + "'"; },
     "HOST:PORT,..."};
+
+std::vector<std::string> parse_origin_list(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (!item.empty())
+      out.emplace_back(item);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+  }
+  return out;
+}
 
 } // namespace
 
@@ -70,12 +87,41 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->check(duration_format)
       ->capture_default_str();
 
+  std::string origins = "*";
+  app.add_option("--allowed-origins", origins,
+                 "Origins whose pages may open WebSockets: https://a.example,http://localhost:9000 (*: any)")
+      ->envname("CHATD_ALLOWED_ORIGINS")
+      ->capture_default_str();
+  app.add_option("--max-connections", s.max_connections, "WebSocket connections; over it: HTTP 503 (0: no limit)")
+      ->envname("CHATD_MAX_CONNECTIONS")
+      ->capture_default_str();
+  app.add_option("--max-messages-per-second", s.max_messages_per_second,
+                 "Per connection, with a burst of one second's worth; over it: close 1008 (0: no limit)")
+      ->envname("CHATD_MAX_MESSAGES_PER_SECOND")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  s.max_handshakes_per_second = 1000;
+  app.add_option("--max-handshakes-per-second", s.max_handshakes_per_second,
+                 "WebSocket handshakes a second, whole node; over it: close 1013, try again later (0: no limit)")
+      ->envname("CHATD_MAX_HANDSHAKES_PER_SECOND")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
   app.add_option("--cluster-port", out.cluster_port, "Port peers connect to (CAF remoting); 0: no cluster port")
       ->envname("CHATD_CLUSTER_PORT")
       ->capture_default_str();
   app.add_option("--peers", peers, "Other nodes' cluster ports: host:port,host:port")
       ->envname("CHATD_PEERS")
       ->check(peer_list_format);
+
+  app.add_option("--cluster-cert", out.cluster_cert, "This node's certificate (PEM) for the cluster port")
+      ->envname("CHATD_CLUSTER_CERT");
+  app.add_option("--cluster-key", out.cluster_key, "Its private key (PEM)")->envname("CHATD_CLUSTER_KEY");
+  app.add_option("--cluster-ca", out.cluster_ca, "CA certificate(s) (PEM) that peers' certificates must be signed by")
+      ->envname("CHATD_CLUSTER_CA");
+  app.add_option("--cluster-bind", out.cluster_bind,
+                 "Address of the cluster port (default: 127.0.0.1 without certificates, all with them)")
+      ->envname("CHATD_CLUSTER_BIND");
 
   try {
     app.parse(argc, argv);
@@ -85,6 +131,13 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     s.max_message_bytes = *parse_size(max_message);
     s.max_queue_bytes = *parse_size(max_queue);
     out.peers = *parse_peer_list(peers);
+    s.allowed_origins = parse_origin_list(origins);
+    if (s.allowed_origins.empty())
+      throw CLI::ValidationError("--allowed-origins", "must name at least one origin, or * for any");
+    for (const auto& origin : s.allowed_origins)
+      if (origin != "*" && origin.find("://") == std::string::npos)
+        throw CLI::ValidationError("--allowed-origins",
+                                   "expected origins like https://chat.example.com, got '" + origin + "'");
     if (out.tick.count() <= 0)
       throw CLI::ValidationError("--tick", "must be more than 0");
     if (s.idle_timeout.count() <= 0)
@@ -94,6 +147,12 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     if (s.max_queue_bytes < s.max_message_bytes)
       throw CLI::ValidationError("--max-queue-bytes",
                                  "must be at least --max-message-bytes, or one message could never be queued");
+    const int credentials = !out.cluster_cert.empty() + !out.cluster_key.empty() + !out.cluster_ca.empty();
+    if (credentials != 0 && credentials != 3)
+      throw CLI::ValidationError("--cluster-cert/--cluster-key/--cluster-ca", "give all three, or none");
+    boost::system::error_code address_error;
+    if (!out.cluster_bind.empty() && (boost::asio::ip::make_address(out.cluster_bind, address_error), address_error))
+      throw CLI::ValidationError("--cluster-bind", "expected an IP address, got '" + out.cluster_bind + "'");
     if (s.node_id.empty())
       throw CLI::ValidationError("--node-id", "must not be empty");
   } catch (const CLI::ParseError& e) {

@@ -17,7 +17,13 @@ struct options {
   std::chrono::milliseconds tick{3000};
   std::uint16_t cluster_port = 0; // 0: do not publish a cluster port
   std::vector<peer_address> peers;
+  // Mutual TLS between peers: all three or none.
+  std::string cluster_cert, cluster_key, cluster_ca;
+  // Where the cluster port listens; empty: 127.0.0.1 without certificates,
+  // every address with them.
+  std::string cluster_bind;
   bool clustered() const { return cluster_port != 0 || !peers.empty(); }
+  bool cluster_tls() const { return !cluster_cert.empty(); }
 };
 
 // Parses flags (and their CHATD_* environment variables). Returns the exit

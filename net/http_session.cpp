@@ -1,5 +1,6 @@
 #include "net/http_session.hpp"
 
+#include "net/admission.hpp"
 #include "net/io_loop.hpp"
 #include "net/websocket_session.hpp"
 #include "proto/room_name.hpp"
@@ -74,13 +75,43 @@ void http_session::upgrade() {
     return;
   }
   if (route.what == room_route::kind::invalid_name) {
+    refuse(refusal_reason::bad_room, "invalid room name");
     respond(text_response(http::status::bad_request, "invalid room name: use 1-64 characters of A-Z a-z 0-9 . _ -",
                           req.version()));
     return;
   }
+  auto& gate = loop_.admission();
+  if (!gate.origin_allowed(req[http::field::origin])) {
+    refuse(refusal_reason::origin, "origin " + std::string(req[http::field::origin]));
+    respond(text_response(http::status::forbidden, "origin not allowed", req.version()));
+    return;
+  }
+  // Over the handshake rate the client still gets a WebSocket, closed at once
+  // with 1013 (try again later), which clients know to back off from.
+  bool admitted = gate.take_handshake();
+  if (admitted && !gate.reserve()) {
+    refuse(refusal_reason::max_connections, "connection limit reached");
+    auto res = text_response(http::status::service_unavailable, "too many connections, try again later", req.version());
+    res.set(http::field::retry_after, "1");
+    respond(std::move(res));
+    return;
+  }
+  if (!admitted)
+    refuse(refusal_reason::handshake_rate, "handshake rate over --max-handshakes-per-second");
   // The timer of this stream must not fire on the socket the WebSocket now owns.
   stream_.expires_never();
-  std::make_shared<websocket_session>(stream_.release_socket(), loop_, std::move(route.room))->run(parser_->release());
+  std::make_shared<websocket_session>(stream_.release_socket(), loop_, std::move(route.room), admitted)
+      ->run(parser_->release());
+}
+
+void http_session::refuse(refusal_reason reason, std::string_view why) {
+  loop_.metrics().refused(reason).Increment();
+  if (auto suppressed = loop_.admission().refusal_log.allow()) {
+    beast::error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    spdlog::warn("refused {}: {}{}", ec ? std::string{"a client"} : peer.address().to_string(), why,
+                 suppressed_note(*suppressed));
+  }
 }
 
 void http_session::respond(http_response res) {

@@ -27,6 +27,8 @@ private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void upgrade();
+  // Counts and (rate-limited) logs a refused upgrade.
+  void refuse(refusal_reason reason, std::string_view why);
   void respond(http_response res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
 

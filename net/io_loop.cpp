@@ -11,10 +11,11 @@ namespace chatd::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-io_loop::io_loop(std::size_t index, const server_options& options, chat_metrics& metrics)
+io_loop::io_loop(std::size_t index, const server_options& options, chat_metrics& metrics, class admission& admission)
   : index_(index)
   , options_(options)
   , metrics_(metrics)
+  , admission_(admission)
   , work_(asio::make_work_guard(ioc_))
   , acceptor_(ioc_)
   , accept_retry_(ioc_) {}

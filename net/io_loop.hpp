@@ -16,6 +16,7 @@
 
 namespace chatd::net {
 
+class admission;
 class http_session;
 class websocket_session;
 
@@ -24,7 +25,7 @@ class websocket_session;
 // which room; all of that is touched on this loop's thread only.
 class io_loop {
 public:
-  io_loop(std::size_t index, const server_options& options, chat_metrics& metrics);
+  io_loop(std::size_t index, const server_options& options, chat_metrics& metrics, class admission& admission);
   ~io_loop();
   io_loop(const io_loop&) = delete;
   io_loop& operator=(const io_loop&) = delete;
@@ -53,6 +54,9 @@ public:
   boost::asio::io_context& context() { return ioc_; }
   const server_options& options() const { return options_; }
   chat_metrics& metrics() { return metrics_; }
+  class admission& admission() {
+    return admission_;
+  }
 
 private:
   void do_accept();
@@ -62,6 +66,7 @@ private:
   std::size_t index_;
   const server_options& options_;
   chat_metrics& metrics_;
+  class admission& admission_;
   boost::asio::io_context ioc_{1};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -26,10 +26,12 @@ void send_queue::finish_write() {
   in_flight_.reset();
 }
 
-void send_queue::drop_waiting() {
+std::size_t send_queue::drop_waiting() {
   for (auto& f : waiting_)
     bytes_ -= f->bytes.size();
+  auto dropped = waiting_.size();
   waiting_.clear();
+  return dropped;
 }
 
 } // namespace chatd::net

@@ -22,8 +22,9 @@ public:
   // The write of the frame in flight completed (or failed).
   void finish_write();
 
-  // Drops every waiting frame; the one in flight stays until finish_write().
-  void drop_waiting();
+  // Drops every waiting frame and says how many; the one in flight stays
+  // until finish_write().
+  std::size_t drop_waiting();
 
   bool writing() const { return in_flight_ != nullptr; }
   bool has_waiting() const { return !waiting_.empty(); }

@@ -9,9 +9,9 @@ namespace chatd::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-server::server(server_options options, chat_metrics& metrics) : options_(std::move(options)) {
+server::server(server_options options, chat_metrics& metrics) : options_(std::move(options)), admission_(options_) {
   for (std::size_t i = 0; i < options_.threads; ++i)
-    loops_.push_back(std::make_unique<io_loop>(i, options_, metrics));
+    loops_.push_back(std::make_unique<io_loop>(i, options_, metrics, admission_));
 }
 
 void server::listen() {

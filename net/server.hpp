@@ -1,5 +1,6 @@
 #pragma once
 
+#include "net/admission.hpp"
 #include "net/io_loop.hpp"
 #include "net/server_options.hpp"
 
@@ -22,6 +23,7 @@ public:
   std::size_t loop_count() const { return loops_.size(); }
   io_loop& loop(std::size_t i) { return *loops_[i]; }
   const server_options& options() const { return options_; }
+  const class admission& admission() const { return admission_; }
 
   void start();
   // Stops accepting, closes every client with 1001 and waits for the loops to end.
@@ -29,6 +31,7 @@ public:
 
 private:
   server_options options_;
+  class admission admission_;
   std::vector<std::unique_ptr<io_loop>> loops_;
   std::uint16_t port_ = 0;
 };

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace chatd::net {
 
@@ -21,6 +22,12 @@ struct server_options {
   // How long a closing connection may take to finish its close handshake
   // before its socket is closed under it.
   std::chrono::milliseconds close_grace{2'000};
+
+  // Admission (see README "Security"). Empty or "*": any Origin.
+  std::vector<std::string> allowed_origins;
+  std::size_t max_connections = 0;      // WebSocket connections; 0: no limit of our own
+  double max_messages_per_second = 0;   // per connection, token bucket; 0: no limit
+  double max_handshakes_per_second = 0; // whole server; over it: close 1013; 0: no limit
 };
 
 } // namespace chatd::net

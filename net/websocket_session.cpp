@@ -9,14 +9,19 @@ namespace chatd::net {
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room)
+websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room,
+                                     bool admitted)
   : ws_(std::move(socket))
   , loop_(loop)
   , room_(std::move(room))
   , queue_(loop.options().max_queue_bytes)
-  , close_timer_(ws_.get_executor()) {}
+  , messages_(loop.options().max_messages_per_second, loop.options().max_messages_per_second)
+  , close_timer_(ws_.get_executor())
+  , admitted_(admitted) {}
 
 websocket_session::~websocket_session() {
+  if (admitted_)
+    loop_.admission().release();
   if (!joined_)
     return;
   loop_.leave(*this);
@@ -45,6 +50,13 @@ void websocket_session::on_accept(beast::error_code ec) {
     spdlog::debug("websocket handshake failed: {}", ec.message());
     return;
   }
+  accepted_ = true;
+  if (!admitted_) {
+    // Counted as refused (handshake_rate) already; it never joined, so it is no close.
+    close(websocket::close_code::try_again_later, "try again later", reason_);
+    do_read(); // reads the client's close answer
+    return;
+  }
   joined_ = true;
   loop_.metrics().connections_accepted.Increment();
   loop_.join(*this);
@@ -71,6 +83,21 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
       reason_ = close_reason::protocol_error; // Beast has sent 1002 where the frame was bad
     return;
   }
+  if (closing_) {
+    // A message that crossed our close frame: the client is leaving.
+    buffer_.consume(buffer_.size());
+    do_read();
+    return;
+  }
+  if (!messages_.take(std::chrono::steady_clock::now())) {
+    buffer_.consume(buffer_.size());
+    if (auto suppressed = loop_.admission().close_log.allow())
+      spdlog::warn("closing a client in room {}: over --max-messages-per-second ({}){}", room_,
+                   loop_.options().max_messages_per_second, suppressed_note(*suppressed));
+    close(websocket::close_code::policy_error, "message rate limit", close_reason::rate_limit);
+    do_read(); // the close handshake completes through the read loop
+    return;
+  }
   auto f = std::make_shared<frame>();
   f->room = room_;
   f->binary = ws_.got_binary();
@@ -83,12 +110,17 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
 }
 
 void websocket_session::send(const frame_ptr& f) {
-  if (closing_)
+  if (closing_) {
+    loop_.metrics().dropped(drop_reason::closing).Increment();
     return;
+  }
   if (!queue_.push(f)) {
     loop_.metrics().slow_consumer_closes.Increment();
-    spdlog::info("closing slow consumer in room {}: {} bytes queued, bound {}", room_, queue_.bytes(),
-                 queue_.max_bytes());
+    if (auto suppressed = loop_.admission().close_log.allow())
+      spdlog::info("closing slow consumer in room {}: {} bytes queued, bound {}{}", room_, queue_.bytes(),
+                   queue_.max_bytes(), suppressed_note(*suppressed));
+    // This message is dropped with the client, and so are the waiting ones (in close()).
+    loop_.metrics().dropped(drop_reason::slow_consumer).Increment();
     close(websocket::close_code::policy_error, "slow consumer", close_reason::slow_consumer);
     return;
   }
@@ -121,9 +153,12 @@ void websocket_session::close(websocket::close_code code, std::string_view why, 
     return;
   closing_ = true;
   reason_ = reason;
-  queue_.drop_waiting();
+  if (auto dropped = queue_.drop_waiting())
+    loop_.metrics()
+        .dropped(reason == close_reason::slow_consumer ? drop_reason::slow_consumer : drop_reason::closing)
+        .Increment(static_cast<double>(dropped));
   // Before the handshake there is no WebSocket to close politely.
-  if (!joined_) {
+  if (!accepted_) {
     beast::get_lowest_layer(ws_).close();
     return;
   }

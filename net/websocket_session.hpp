@@ -1,5 +1,6 @@
 #pragma once
 
+#include "net/admission.hpp"
 #include "net/http_routes.hpp"
 #include "net/send_queue.hpp"
 #include "proto/chat_metrics.hpp"
@@ -21,7 +22,10 @@ class io_loop;
 // it is destroyed.
 class websocket_session : public std::enable_shared_from_this<websocket_session> {
 public:
-  websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room);
+  // `admitted`: the session holds a connection slot of its loop's admission
+  // and joins its room; otherwise it completes the handshake only to close
+  // with 1013 (try again later).
+  websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room, bool admitted = true);
   ~websocket_session();
 
   // Completes the upgrade this request asked for.
@@ -51,7 +55,10 @@ private:
   io_loop& loop_;
   std::string room_;
   send_queue queue_;
+  token_bucket messages_;
   boost::asio::steady_timer close_timer_;
+  bool admitted_;
+  bool accepted_ = false; // the WebSocket handshake is done
   bool joined_ = false;
   bool closing_ = false;
   close_reason reason_ = close_reason::client;

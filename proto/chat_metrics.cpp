@@ -14,6 +14,25 @@ const char* to_string(close_reason reason) {
     case close_reason::slow_consumer: return "slow_consumer";
     case close_reason::shutdown: return "shutdown";
     case close_reason::protocol_error: return "protocol_error";
+    case close_reason::rate_limit: return "rate_limit";
+  }
+  return "unknown";
+}
+
+const char* to_string(refusal_reason reason) {
+  switch (reason) {
+    case refusal_reason::origin: return "origin";
+    case refusal_reason::max_connections: return "max_connections";
+    case refusal_reason::handshake_rate: return "handshake_rate";
+    case refusal_reason::bad_room: return "bad_room";
+  }
+  return "unknown";
+}
+
+const char* to_string(drop_reason reason) {
+  switch (reason) {
+    case drop_reason::slow_consumer: return "slow_consumer";
+    case drop_reason::closing: return "closing";
   }
   return "unknown";
 }
@@ -78,6 +97,18 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                      .Register(*registry_);
   for (std::size_t i = 0; i < close_reason_count; ++i)
     closed_[i] = &closed.Add({{"reason", to_string(static_cast<close_reason>(i))}});
+  auto& refused = BuildCounter()
+                      .Name("chat_connections_refused_total")
+                      .Help("WebSocket upgrade requests turned away, by reason")
+                      .Register(*registry_);
+  for (std::size_t i = 0; i < refusal_reason_count; ++i)
+    refused_[i] = &refused.Add({{"reason", to_string(static_cast<refusal_reason>(i))}});
+  auto& dropped = BuildCounter()
+                      .Name("chat_messages_dropped_total")
+                      .Help("Messages not written to a client that was to get them, by reason")
+                      .Register(*registry_);
+  for (std::size_t i = 0; i < drop_reason_count; ++i)
+    dropped_[i] = &dropped.Add({{"reason", to_string(static_cast<drop_reason>(i))}});
 }
 
 Counter& chat_metrics::http_responses(unsigned status) {

@@ -14,16 +14,39 @@ namespace chatd {
 // Why a WebSocket connection ended; each is a label of
 // chat_connections_closed_total.
 enum class close_reason {
-  client,        // the client closed, or its socket went away
-  idle_timeout,  // no traffic and no pong within --idle-timeout
-  too_big,       // a message over --max-message-bytes (1009)
-  slow_consumer, // outbound queue over --max-queue-bytes (1008)
-  shutdown,      // the server is stopping (1001)
-  protocol_error // a bad frame or handshake
+  client,         // the client closed, or its socket went away
+  idle_timeout,   // no traffic and no pong within --idle-timeout
+  too_big,        // a message over --max-message-bytes (1009)
+  slow_consumer,  // outbound queue over --max-queue-bytes (1008)
+  shutdown,       // the server is stopping (1001)
+  protocol_error, // a bad frame or handshake
+  rate_limit      // messages over --max-messages-per-second (1008)
 };
-inline constexpr std::size_t close_reason_count = 6;
+inline constexpr std::size_t close_reason_count = 7;
 
 const char* to_string(close_reason reason);
+
+// Why an upgrade request was turned away; each is a label of
+// chat_connections_refused_total.
+enum class refusal_reason {
+  origin,          // Origin not in --allowed-origins (403)
+  max_connections, // --max-connections open (503)
+  handshake_rate,  // over --max-handshakes-per-second (close 1013)
+  bad_room         // invalid room name (400)
+};
+inline constexpr std::size_t refusal_reason_count = 4;
+
+const char* to_string(refusal_reason reason);
+
+// Why a message was not written to a client that was to get it; each is a
+// label of chat_messages_dropped_total.
+enum class drop_reason {
+  slow_consumer, // queued for a client that was then closed as slow
+  closing        // the client was already closing
+};
+inline constexpr std::size_t drop_reason_count = 2;
+
+const char* to_string(drop_reason reason);
 
 // Every metric chatd exposes on /metrics. The names are part of the user
 // contract (see README). Counters are thread-safe; loops update them directly.
@@ -48,6 +71,8 @@ public:
   prometheus::Counter& cluster_messages_received;
 
   prometheus::Counter& closed(close_reason reason) { return *closed_[static_cast<std::size_t>(reason)]; }
+  prometheus::Counter& refused(refusal_reason reason) { return *refused_[static_cast<std::size_t>(reason)]; }
+  prometheus::Counter& dropped(drop_reason reason) { return *dropped_[static_cast<std::size_t>(reason)]; }
   // HTTP responses by status code (one label per code seen).
   prometheus::Counter& http_responses(unsigned status);
 
@@ -57,6 +82,8 @@ private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& http_family_;
   std::array<prometheus::Counter*, close_reason_count> closed_{};
+  std::array<prometheus::Counter*, refusal_reason_count> refused_{};
+  std::array<prometheus::Counter*, drop_reason_count> dropped_{};
 };
 
 } // namespace chatd

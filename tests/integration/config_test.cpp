@@ -42,9 +42,18 @@ TEST(Config, VersionPrintsAVersionAndExitsZero) {
 
 TEST(Config, BadFlagValuesExitNonZeroWithAMessage) {
   const std::vector<std::vector<std::string>> cases{
-      {"--tick", "banana"},       {"--port", "70000"},           {"--port", "-1"},
-      {"--idle-timeout", "soon"}, {"--max-queue-bytes", "lots"}, {"--max-message-bytes", "12abc"},
+      {"--tick", "banana"},
+      {"--port", "70000"},
+      {"--port", "-1"},
+      {"--idle-timeout", "soon"},
+      {"--max-queue-bytes", "lots"},
+      {"--max-message-bytes", "12abc"},
       {"--no-such-flag"},
+      {"--allowed-origins", "chat.example.com"},
+      {"--allowed-origins", ","},
+      {"--max-messages-per-second", "-5"},
+      {"--max-connections", "many"},
+      {"--max-handshakes-per-second", "fast"},
   };
   for (const auto& args : cases) {
     SCOPED_TRACE(args.front() + (args.size() > 1 ? " " + args.back() : ""));

@@ -55,6 +55,9 @@ unsigned ws_client::try_connect(unsigned short port, std::string_view target) {
   open_tcp(port);
   websocket::response_type response;
   const std::string host = "127.0.0.1:" + std::to_string(port);
+  if (!origin_.empty())
+    ws_.set_option(websocket::stream_base::decorator(
+        [origin = origin_](websocket::request_type& req) { req.set(boost::beast::http::field::origin, origin); }));
   const error_code ec = run_with_deadline(ioc_, ws_.next_layer(), io_timeout_,
                                           [&](auto handler) { ws_.async_handshake(response, host, target, handler); });
   if (!ec || ec == websocket::error::upgrade_declined)

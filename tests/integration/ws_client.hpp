@@ -48,6 +48,8 @@ public:
   // SO_RCVBUF applied before connecting: a small one makes a non-reading
   // client push back on the server quickly.
   void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
+  // Sent as the Origin header of the handshake, as a browser would.
+  void set_origin(std::string origin) { origin_ = std::move(origin); }
 
   // Throws unless the upgrade succeeds.
   void connect(unsigned short port, std::string_view target = "/");
@@ -74,6 +76,7 @@ private:
 
   std::chrono::milliseconds io_timeout_;
   int receive_buffer_ = 0;
+  std::string origin_;
   boost::asio::io_context ioc_;
   boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
   boost::beast::flat_buffer buffer_;

@@ -19,7 +19,7 @@ protected:
 
   caf::actor spawn_cluster() {
     return system_.spawn(actors::cluster, std::string{"self-node"}, std::vector<peer_address>{},
-                         caf::actor{broadcaster_}, &metrics_);
+                         caf::actor{broadcaster_}, caf::io::middleman_actor{}, &metrics_);
   }
 
   // Says hello as node `id` with `version`; returns the version the cluster answered with.
