@@ -68,6 +68,9 @@ void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
     peers.emplace(id, cluster_state::peer{handle, 0});
   }
   self->monitor(handle);
+  auto& m = *self->state.metrics;
+  self->state.known.try_emplace(id, cluster_state::known_node{&m.cluster_link_sent(id), &m.cluster_link_received(id),
+                                                              &m.cluster_peer_down_drops(id)});
   update_peer_gauge(self);
   spdlog::info("node={} cluster: peer {} joined ({} peers)", self->state.node_id, id, peers.size());
 }
@@ -185,17 +188,25 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
       // A message from a local loop (via the broadcaster): once to every peer.
       [=](publish_atom, const frame_ptr& f) {
         auto& peers = self->state.peers;
+        // A known node without a link now misses this message: say so.
+        for (auto& [id, node] : self->state.known)
+          if (peers.count(id) == 0)
+            node.dropped->Increment();
         if (peers.empty())
           return;
         cluster_frame out{f->room, f->bytes, f->binary};
         self->state.metrics->cluster_messages_sent.Increment(static_cast<double>(peers.size()));
-        for (auto& [id, p] : peers)
+        for (auto& [id, p] : peers) {
           self->send(p.handle, forward_atom::value, out);
+          self->state.known[id].sent->Increment();
+        }
       },
       // A message from a peer: delivered here only, never forwarded again.
       [=](forward_atom, cluster_frame& in) {
-        if (!sender_peer(self))
+        auto* from = sender_peer(self);
+        if (!from)
           return; // not a greeted peer: ignore
+        self->state.known[*from].received->Increment();
         auto f = std::make_shared<frame>();
         f->room = std::move(in.room);
         f->bytes = std::move(in.bytes);

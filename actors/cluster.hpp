@@ -26,6 +26,12 @@ struct cluster_state {
     caf::actor handle;
     std::uint64_t connections = 0;
   };
+  // Every node that has been a peer, linked now or not, with its counters.
+  struct known_node {
+    prometheus::Counter* sent = nullptr;
+    prometheus::Counter* received = nullptr;
+    prometheus::Counter* dropped = nullptr;
+  };
   struct seed {
     peer_address address;
     std::chrono::milliseconds backoff;
@@ -34,6 +40,7 @@ struct cluster_state {
   std::string node_id;
   std::vector<seed> seeds;
   std::map<std::string, peer> peers;          // node id -> peer
+  std::map<std::string, known_node> known;    // node id -> counters
   std::map<std::string, std::size_t> seed_of; // node id -> index in seeds, once known
   caf::actor broadcaster;
   // Dials peers: the middleman's actor, or the OpenSSL module's for TLS links.

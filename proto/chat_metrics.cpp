@@ -90,7 +90,19 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                                   .Add({}))
   , registry_(std::move(registry))
   , http_family_(
-        BuildCounter().Name("chat_http_responses_total").Help("HTTP responses by status code").Register(*registry_)) {
+        BuildCounter().Name("chat_http_responses_total").Help("HTTP responses by status code").Register(*registry_))
+  , link_sent_family_(BuildCounter()
+                          .Name("chat_cluster_link_messages_sent_total")
+                          .Help("Messages sent to a peer, by peer node id")
+                          .Register(*registry_))
+  , link_received_family_(BuildCounter()
+                              .Name("chat_cluster_link_messages_received_total")
+                              .Help("Messages received from a peer, by peer node id")
+                              .Register(*registry_))
+  , cluster_dropped_family_(BuildCounter()
+                                .Name("chat_cluster_messages_dropped_total")
+                                .Help("Messages not sent to a known peer, by peer node id and reason")
+                                .Register(*registry_)) {
   auto& closed = BuildCounter()
                      .Name("chat_connections_closed_total")
                      .Help("WebSocket connections ended, by reason")
@@ -114,6 +126,16 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
 Counter& chat_metrics::http_responses(unsigned status) {
   // Family::Add is thread-safe and returns the existing child for known labels.
   return http_family_.Add({{"code", std::to_string(status)}});
+}
+
+Counter& chat_metrics::cluster_link_sent(const std::string& peer) { return link_sent_family_.Add({{"peer", peer}}); }
+
+Counter& chat_metrics::cluster_link_received(const std::string& peer) {
+  return link_received_family_.Add({{"peer", peer}});
+}
+
+Counter& chat_metrics::cluster_peer_down_drops(const std::string& peer) {
+  return cluster_dropped_family_.Add({{"peer", peer}, {"reason", "peer_down"}});
 }
 
 std::string chat_metrics::serialize() const { return TextSerializer{}.Serialize(registry_->Collect()); }

@@ -75,12 +75,22 @@ public:
   prometheus::Counter& dropped(drop_reason reason) { return *dropped_[static_cast<std::size_t>(reason)]; }
   // HTTP responses by status code (one label per code seen).
   prometheus::Counter& http_responses(unsigned status);
+  // Per peer node (label `peer`): messages sent on the link to it, received
+  // on the link from it, and published while it was known but not linked.
+  // A message lost on a link that died is the difference between the
+  // sender's sent and the receiver's received.
+  prometheus::Counter& cluster_link_sent(const std::string& peer);
+  prometheus::Counter& cluster_link_received(const std::string& peer);
+  prometheus::Counter& cluster_peer_down_drops(const std::string& peer);
 
 private:
   explicit chat_metrics(std::shared_ptr<prometheus::Registry> registry);
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& http_family_;
+  prometheus::Family<prometheus::Counter>& link_sent_family_;
+  prometheus::Family<prometheus::Counter>& link_received_family_;
+  prometheus::Family<prometheus::Counter>& cluster_dropped_family_;
   std::array<prometheus::Counter*, close_reason_count> closed_{};
   std::array<prometheus::Counter*, refusal_reason_count> refused_{};
   std::array<prometheus::Counter*, drop_reason_count> dropped_{};
