@@ -12,7 +12,7 @@
 
 FROM debian:bookworm AS build
 
-ARG BUILD_PACKAGES="build-essential cmake ninja-build pkg-config libcaf-dev libboost-dev prometheus-cpp-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev googletest"
+ARG BUILD_PACKAGES="build-essential cmake ninja-build pkg-config libcaf-dev libssl-dev libboost-dev prometheus-cpp-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev googletest"
 
 COPY scripts/apt-install-missing.sh /usr/local/sbin/apt-install-missing
 RUN apt-install-missing $BUILD_PACKAGES && rm -rf /var/lib/apt/lists/*
@@ -31,7 +31,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 
 FROM debian:bookworm-slim
 
-ARG RUNTIME_PACKAGES="libcaf-core0.17 libcaf-io0.17 libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 libstdc++6 curl"
+ARG RUNTIME_PACKAGES="libcaf-core0.17 libcaf-io0.17 libcaf-openssl0.17 libssl3 openssl libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 libstdc++6 curl"
 
 COPY scripts/apt-install-missing.sh /usr/local/sbin/apt-install-missing
 RUN set -eu; \
@@ -41,11 +41,14 @@ RUN set -eu; \
     useradd --system --uid 10001 --gid chatd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin chatd
 
 COPY --from=build /src/build/app/chatd /usr/local/bin/chatd
+# Makes the cluster's CA and node certificates (docker-compose.yml's certs service).
+COPY deploy/make-cluster-certs.sh /usr/local/bin/chatd-make-cluster-certs
 
 USER chatd:chatd
 ENV CHATD_PORT=9000
 # 9000: WebSocket + HTTP (/healthz, /metrics, chat page); 7000: cluster port
-# used by docker-compose.yml (CHATD_CLUSTER_PORT, off unless set).
+# used by docker-compose.yml (CHATD_CLUSTER_PORT, off unless set; TLS with
+# CHATD_CLUSTER_CERT/KEY/CA, otherwise on 127.0.0.1 only).
 EXPOSE 9000 7000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
   CMD curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:${CHATD_PORT:-9000}/healthz" || exit 1

@@ -8,7 +8,7 @@
 # it off the nodes; it signs new nodes in), and DIR/NODE.pem + DIR/NODE.key
 # for each node. Existing files are kept, so running it again with one more
 # node name adds that node under the same CA. Keys are EC P-256, readable by
-# the owner only (and by the group given in CERTS_GROUP, if set).
+# the owner only (node keys also by the group CERTS_GROUP, if set).
 set -euo pipefail
 
 if (($# < 2)); then
@@ -47,9 +47,10 @@ for node in "$@"; do
   chmod 644 "$dir/$node.pem"
   echo "made $dir/$node.pem"
 done
-if [[ -n ${CERTS_GROUP:-} ]]; then
-  chgrp "$CERTS_GROUP" "$dir"/*.key "$dir"
-  chmod g+r "$dir"/*.key
-  chmod g+rx "$dir"
+if [[ -n ${CERTS_GROUP:-} ]]; then # the nodes' keys only, never the CA's
+  for node in "$@"; do
+    chgrp "$CERTS_GROUP" "$dir/$node.key"
+    chmod g+r "$dir/$node.key"
+  done
 fi
 chmod a+rx "$dir"
