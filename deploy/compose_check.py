@@ -258,6 +258,11 @@ async def main():
         # 1. The cluster is up.
         await wait_healthy(NODES)
         await wait_peers(NODES, 2, a.timeout)
+        # The links are TLS with the certs service's certificates.
+        for n in NODES:
+            if "cluster links: TLS" not in compose.run("logs", "--no-color", n, timeout=60):
+                raise CheckFailed(f"{n} does not say its cluster links are TLS")
+        log("ok: cluster links are TLS on every node")
         for n in NODES:
             status, _ = http_get(ports[n], "/healthz")
             if status != 200:

@@ -1,5 +1,6 @@
 #include "net/io_loop.hpp"
 
+#include "net/admission.hpp"
 #include "net/http_session.hpp"
 #include "net/websocket_session.hpp"
 
@@ -57,7 +58,10 @@ void io_loop::do_accept() {
       if (stopping_ || ec == asio::error::operation_aborted)
         return;
       // Out of descriptors or similar: pause instead of spinning on the error.
-      spdlog::warn("loop {}: accept failed: {}; retrying in 100 ms", index_, ec.message());
+      metrics_.accept_failures.Increment();
+      if (auto suppressed = admission_.close_log.allow())
+        spdlog::warn("loop {}: accept failed: {}; retrying in 100 ms{}", index_, ec.message(),
+                     suppressed_note(*suppressed));
       accept_retry_.expires_after(std::chrono::milliseconds(100));
       accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
         if (!wait_ec && !stopping_)

@@ -47,6 +47,7 @@ void websocket_session::run(http_request req) {
 
 void websocket_session::on_accept(beast::error_code ec) {
   if (ec) {
+    loop_.metrics().refused(refusal_reason::handshake_failed).Increment();
     spdlog::debug("websocket handshake failed: {}", ec.message());
     return;
   }

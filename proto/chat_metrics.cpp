@@ -25,6 +25,7 @@ const char* to_string(refusal_reason reason) {
     case refusal_reason::max_connections: return "max_connections";
     case refusal_reason::handshake_rate: return "handshake_rate";
     case refusal_reason::bad_room: return "bad_room";
+    case refusal_reason::handshake_failed: return "handshake_failed";
   }
   return "unknown";
 }
@@ -88,6 +89,11 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                                   .Help("Messages received from peers")
                                   .Register(*registry)
                                   .Add({}))
+  , accept_failures(BuildCounter()
+                        .Name("chat_accept_failures_total")
+                        .Help("accept() errors (e.g. out of descriptors); the loop pauses accepting for 100 ms")
+                        .Register(*registry)
+                        .Add({}))
   , registry_(std::move(registry))
   , http_family_(
         BuildCounter().Name("chat_http_responses_total").Help("HTTP responses by status code").Register(*registry_))

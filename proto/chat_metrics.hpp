@@ -32,9 +32,10 @@ enum class refusal_reason {
   origin,          // Origin not in --allowed-origins (403)
   max_connections, // --max-connections open (503)
   handshake_rate,  // over --max-handshakes-per-second (close 1013)
-  bad_room         // invalid room name (400)
+  bad_room,        // invalid room name (400)
+  handshake_failed // the WebSocket handshake did not complete (bad request, timeout, hang-up)
 };
-inline constexpr std::size_t refusal_reason_count = 4;
+inline constexpr std::size_t refusal_reason_count = 5;
 
 const char* to_string(refusal_reason reason);
 
@@ -69,6 +70,7 @@ public:
   prometheus::Gauge& cluster_peers;
   prometheus::Counter& cluster_messages_sent;
   prometheus::Counter& cluster_messages_received;
+  prometheus::Counter& accept_failures;
 
   prometheus::Counter& closed(close_reason reason) { return *closed_[static_cast<std::size_t>(reason)]; }
   prometheus::Counter& refused(refusal_reason reason) { return *refused_[static_cast<std::size_t>(reason)]; }
