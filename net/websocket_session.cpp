@@ -90,7 +90,8 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
     do_read();
     return;
   }
-  if (!messages_.take(std::chrono::steady_clock::now())) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!messages_.take(now)) {
     buffer_.consume(buffer_.size());
     if (auto suppressed = loop_.admission().close_log.allow())
       spdlog::warn("closing a client in room {}: over --max-messages-per-second ({}){}", room_,
@@ -103,7 +104,7 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
   f->room = room_;
   f->binary = ws_.got_binary();
   f->bytes = beast::buffers_to_string(buffer_.data());
-  f->received_at = std::chrono::steady_clock::now();
+  f->received_at = now;
   buffer_.consume(buffer_.size());
   loop_.metrics().messages_received.Increment();
   loop_.publish(std::move(f));
