@@ -9,6 +9,7 @@ packages=(
   libcaf-dev libboost-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev googletest
   clang-format curl python3-websockets
+  clang-14 libclang-rt-14-dev llvm-14 # libFuzzer targets (scripts/fuzz.sh); llvm-14 has the symbolizer
 )
 for group in "$@"; do
   case $group in

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting; every unit and integration test in a
-# release build, an ASan+UBSan build and a TSan build; the browser test; the
-# docker-compose cluster test when a Docker engine is present. Installs and
-# builds what is missing.
+# release build, an ASan+UBSan build and a TSan build; the browser test; a
+# bounded libFuzzer run of the network side; the docker-compose cluster test
+# when a Docker engine is present. Installs and builds what is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -35,6 +35,13 @@ ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" \
 # Debian's CAF is not built with TSan: tests/tsan.supp says what that hides and why.
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
   run_suite tsan
+
+# libFuzzer on the HTTP/upgrade and WebSocket frame paths (tests/fuzz/README.md),
+# bounded: CHATD_FUZZ_SECONDS per target.
+echo "== fuzz"
+if ! "$root/scripts/fuzz.sh" "${CHATD_FUZZ_SECONDS:-60}"; then
+  failed=1
+fi
 
 # The compose cluster, for real, wherever a Docker engine answers.
 echo "== compose"
