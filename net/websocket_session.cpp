@@ -1,6 +1,7 @@
 #include "net/websocket_session.hpp"
 
 #include "net/io_loop.hpp"
+#include "net/utf8.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -98,6 +99,15 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
                    loop_.options().max_messages_per_second, suppressed_note(*suppressed));
     close(websocket::close_code::policy_error, "message rate limit", close_reason::rate_limit);
     do_read(); // the close handshake completes through the read loop
+    return;
+  }
+  if (!ws_.got_binary() && !valid_utf8({static_cast<const char*>(buffer_.data().data()), buffer_.size()})) {
+    buffer_.consume(buffer_.size());
+    if (auto suppressed = loop_.admission().close_log.allow())
+      spdlog::info("closing a client in room {}: text message is not valid UTF-8{}", room_,
+                   suppressed_note(*suppressed));
+    close(websocket::close_code::bad_payload, "invalid UTF-8", close_reason::protocol_error);
+    do_read();
     return;
   }
   auto f = std::make_shared<frame>();

@@ -56,6 +56,29 @@ TEST(Limits, OversizeMessageIsClosedWith1009AndOthersKeepWorking) {
   EXPECT_EQ(wait_for_metric(chatd.port(), "chat_connections", 1), 1.0);
 }
 
+TEST(Limits, TextThatIsNotUtf8IsClosedWith1007AndNeverBroadcast) {
+  chatd_process chatd;
+  ws_client cut_short, overlong, other;
+  for (ws_client* client : {&cut_short, &overlong, &other})
+    client->connect(chatd.port(), "/");
+  ASSERT_EQ(wait_for_metric(chatd.port(), "chat_connections", 3), 3.0);
+
+  // A message that ends inside a character, with an empty last frame (the
+  // case Beast's own check misses), and an overlong encoding of '/'.
+  cut_short.send_text_fragments({"ok \xE2", ""});
+  overlong.send_text("\xC0\xAF");
+  for (ws_client* client : {&cut_short, &overlong}) {
+    const close_result closed = client->read_close_code();
+    EXPECT_EQ(closed.code, 1007) << closed.error.message();
+    EXPECT_EQ(closed.messages_before_close, 0u);
+  }
+  // Valid text in pieces is fine, multi-byte characters included.
+  other.send_text_fragments({"gr\xC3", "\xBC\xC3\x9F", "e \xE2\x82\xAC"});
+  EXPECT_EQ(other.read(), text_message("gr\xC3\xBC\xC3\x9F"
+                                       "e \xE2\x82\xAC"));
+  EXPECT_EQ(wait_for_metric(chatd.port(), "chat_connections_closed_total{reason=\"protocol_error\"}", 2), 2.0);
+}
+
 TEST(Limits, SlowConsumerIsClosedWhileOthersReceiveEverything) {
   constexpr int message_count = 400;
   constexpr std::size_t message_bytes = 32 * 1024;

@@ -84,6 +84,18 @@ void ws_client::write(std::string_view data, bool binary) {
            "ws_client write");
 }
 
+void ws_client::send_text_fragments(const std::vector<std::string>& parts) {
+  ws_.binary(false);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const bool last = i + 1 == parts.size();
+    throw_if(run_with_deadline(ioc_, ws_.next_layer(), io_timeout_,
+                               [&](auto handler) {
+                                 ws_.async_write_some(last, asio::buffer(parts[i].data(), parts[i].size()), handler);
+                               }),
+             "ws_client write fragment");
+  }
+}
+
 error_code ws_client::read_into_buffer() {
   buffer_.clear();
   return run_with_deadline(ioc_, ws_.next_layer(), io_timeout_,

@@ -12,6 +12,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace chatd::itest {
 
@@ -59,6 +60,8 @@ public:
 
   void send_text(std::string_view data);
   void send_binary(std::string_view data);
+  // One text message in these frames (the client does not check UTF-8).
+  void send_text_fragments(const std::vector<std::string>& parts);
   ws_message read();
   // Reads (and drops) data messages until the connection ends, at most
   // `max_messages` of them.
