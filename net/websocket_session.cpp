@@ -56,7 +56,6 @@ void websocket_session::on_accept(beast::error_code ec) {
   if (!admitted_) {
     // Counted as refused (handshake_rate) already; it never joined, so it is no close.
     close(websocket::close_code::try_again_later, "try again later", reason_);
-    do_read(); // reads the client's close answer
     return;
   }
   joined_ = true;
@@ -86,9 +85,9 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   if (closing_) {
-    // A message that crossed our close frame: the client is leaving.
+    // A message that crossed our close frame: the client is leaving. The
+    // pending async_close reads the rest (see close()).
     buffer_.consume(buffer_.size());
-    do_read();
     return;
   }
   const auto now = std::chrono::steady_clock::now();
@@ -98,7 +97,6 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
       spdlog::warn("closing a client in room {}: over --max-messages-per-second ({}){}", room_,
                    loop_.options().max_messages_per_second, suppressed_note(*suppressed));
     close(websocket::close_code::policy_error, "message rate limit", close_reason::rate_limit);
-    do_read(); // the close handshake completes through the read loop
     return;
   }
   if (!ws_.got_binary() && !valid_utf8({static_cast<const char*>(buffer_.data().data()), buffer_.size()})) {
@@ -107,7 +105,6 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
       spdlog::info("closing a client in room {}: text message is not valid UTF-8{}", room_,
                    suppressed_note(*suppressed));
     close(websocket::close_code::bad_payload, "invalid UTF-8", close_reason::protocol_error);
-    do_read();
     return;
   }
   auto f = std::make_shared<frame>();
@@ -174,9 +171,12 @@ void websocket_session::close(websocket::close_code code, std::string_view why, 
     beast::get_lowest_layer(ws_).close();
     return;
   }
-  ws_.async_close(websocket::close_reason{code, why}, [self = shared_from_this()](beast::error_code) {
-    // Beast keeps the socket open until the peer answers; the read loop ends then.
-  });
+  // async_close reads (and drops) what the client still sends until its close
+  // answer comes; when no read of ours is pending it is the only reader, and
+  // none must be started after it (a read queued behind it was seen never to
+  // complete, keeping the session alive for good: found by tests/fuzz).
+  ws_.async_close(websocket::close_reason{code, why},
+                  [self = shared_from_this()](beast::error_code) { self->close_timer_.cancel(); });
   close_timer_.expires_after(loop_.options().close_grace);
   close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec)
