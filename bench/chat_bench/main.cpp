@@ -43,6 +43,7 @@
 
 #include "histogram.hpp"
 #include "payload.hpp"
+#include "steady.hpp"
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -89,6 +90,10 @@ struct Config {
   int expect_publishers = 0; // publisher ids to expect when --publishers 0 (subscriber-only process)
   bool sync_stdin = false;   // print "ready N" after connecting, read "go <steady ns>" from stdin
   bool dump_hist = false;    // add the latency histogram's buckets to the JSON
+  // steady
+  long pub_id_base = 0;       // publisher ids from here (unique across processes)
+  double attempt_timeout = 2; // one connect + handshake attempt
+  double backoff_max = 1;     // reconnect backoff cap (from 0.1 s, doubling)
 };
 
 [[noreturn]] void usage(int code) {
@@ -96,7 +101,7 @@ struct Config {
                "usage: chat-bench [options]\n"
                "  --url ws://HOST:PORT/PATH   server and room (default ws://127.0.0.1:9000/rooms/bench)\n"
                "  --url may be repeated or a comma list (cluster: one per node; others use the first)\n"
-               "  --workload fanout|cluster|echo|idle\n"
+               "  --workload fanout|cluster|echo|idle|steady\n"
                "  --clients N        subscribers (fanout) / clients (echo, idle)   [100]\n"
                "  --publishers S     publishers (fanout), also room members       [4]\n"
                "  --rate R           msgs/s per publisher (fanout)                [100]\n"
@@ -114,10 +119,16 @@ struct Config {
                "  --sync-stdin       after connecting print 'ready N', wait for 'go <CLOCK_MONOTONIC ns>'\n"
                "  --dump-hist        add latency histogram buckets [[index,count],...] to the JSON\n"
                "  --json FILE        write JSON there (else to stdout)\n"
+               "  --pub-id-base B    steady: publisher ids B..B+S-1                [0]\n"
+               "  --attempt-timeout SEC  steady: one connect + handshake attempt     [2]\n"
+               "  --backoff-max SEC  steady: reconnect backoff cap (from 0.1 s)       [1]\n"
                "cluster: like fanout; subscribers spread round-robin over the URLs (nodes),\n"
                "  publishers on the first URL; per-node and cross-node (not first URL) figures.\n"
                "echo: each client is alone in room PATH-e<i> with one message in flight.\n"
-               "idle: RSS per connection = (server RSS with N idle clients - RSS before) / N.\n");
+               "idle: RSS per connection = (server RSS with N idle clients - RSS before) / N.\n"
+               "steady: N subscribers and S publishers (R msgs/s each for --duration) on the first URL;\n"
+               "  clients reconnect when dropped; the JSON lists every message sent (seq, time,\n"
+               "  connection) and what each subscriber received and when it was connected.\n");
   std::exit(code);
 }
 
@@ -175,6 +186,12 @@ Config parse_args(int argc, char** argv) {
       c.sync_stdin = true;
     else if (a == "--dump-hist")
       c.dump_hist = true;
+    else if (a == "--pub-id-base")
+      c.pub_id_base = std::atol(val().c_str());
+    else if (a == "--attempt-timeout")
+      c.attempt_timeout = std::atof(val().c_str());
+    else if (a == "--backoff-max")
+      c.backoff_max = std::atof(val().c_str());
     else if (a == "--workload")
       c.workload = val();
     else if (a == "--clients")
@@ -225,9 +242,19 @@ Config parse_args(int argc, char** argv) {
   c.host = c.targets[0].host;
   c.port = c.targets[0].port;
   c.path = c.targets[0].path;
-  if (c.workload != "fanout" && c.workload != "cluster" && c.workload != "echo" && c.workload != "idle") {
-    std::fprintf(stderr, "chat-bench: unknown workload %s (fanout, cluster, echo, idle)\n", c.workload.c_str());
+  if (c.workload != "fanout" && c.workload != "cluster" && c.workload != "echo" && c.workload != "idle" &&
+      c.workload != "steady") {
+    std::fprintf(stderr, "chat-bench: unknown workload %s (fanout, cluster, echo, idle, steady)\n", c.workload.c_str());
     std::exit(2);
+  }
+  if (c.workload == "steady") {
+    if (c.clients < 0 || c.publishers < 0 || c.clients + c.publishers < 1 || c.rate <= 0 || c.duration <= 0 ||
+        c.pub_id_base < 0 || c.pub_id_base + c.publishers > UINT32_MAX || c.attempt_timeout <= 0 ||
+        c.backoff_max < 0.1) {
+      std::fprintf(stderr, "chat-bench: bad numbers for steady (clients, publishers, rate, duration, ids, backoff)\n");
+      std::exit(2);
+    }
+    return c;
   }
   const bool pubsub = c.workload == "fanout" || c.workload == "cluster";
   if (c.clients < 1 || c.threads < 1 || c.src_addrs < 1 || c.src_base < 1 || c.src_base + c.src_addrs - 1 > 254 ||
@@ -641,6 +668,25 @@ int main(int argc, char** argv) {
     run.servers.emplace_back(addr, tg.port);
   }
   const int nodes = static_cast<int>(cfg.targets.size());
+  if (cfg.workload == "steady") {
+    SteadyOptions so;
+    so.host = cfg.host;
+    so.port = cfg.port;
+    so.path = cfg.path;
+    so.label = cfg.label;
+    so.subscribers = cfg.clients;
+    so.publishers = cfg.publishers;
+    so.pub_id_base = static_cast<uint32_t>(cfg.pub_id_base);
+    so.rate = cfg.rate;
+    so.duration = cfg.duration;
+    so.drain = cfg.drain;
+    so.connect_timeout = cfg.connect_timeout;
+    so.attempt_timeout = cfg.attempt_timeout;
+    so.backoff_max = cfg.backoff_max;
+    so.sync_stdin = cfg.sync_stdin;
+    so.json_file = cfg.json_file;
+    return run_steady(so);
+  }
 
   const bool cluster = cfg.workload == "cluster";
   const bool fanout = cfg.workload == "fanout" || cluster; // cluster: fanout spread over nodes

@@ -9,6 +9,7 @@
 
 #include "histogram.hpp"
 #include "payload.hpp"
+#include "range_set.hpp"
 
 using namespace chatbench;
 
@@ -132,6 +133,50 @@ static void test_frame_mask_and_stamp() {
   CHECK(p[63] == 'x');
 }
 
+static void test_range_set() {
+  using R = std::vector<std::pair<uint64_t, uint64_t>>;
+  RangeSet s;
+  CHECK(s.add(0) == RangeSet::Added::in_order);
+  CHECK(s.add(1) == RangeSet::Added::in_order);
+  CHECK(s.add(2) == RangeSet::Added::in_order);
+  CHECK(s.add(7) == RangeSet::Added::in_order); // a gap (missed 3..6) is still in order
+  CHECK(s.add(8) == RangeSet::Added::in_order);
+  CHECK((s.ranges() == R{{0, 2}, {7, 8}}));
+  CHECK(s.add(1) == RangeSet::Added::duplicate);
+  CHECK(s.add(8) == RangeSet::Added::duplicate);
+  CHECK(s.add(5) == RangeSet::Added::out_of_order);
+  CHECK((s.ranges() == R{{0, 2}, {5, 5}, {7, 8}}));
+  CHECK(s.add(6) == RangeSet::Added::out_of_order); // closes the gap to 7..8
+  CHECK((s.ranges() == R{{0, 2}, {5, 8}}));
+  CHECK(s.add(3) == RangeSet::Added::out_of_order);
+  CHECK(s.add(4) == RangeSet::Added::out_of_order); // closes 0..3 and 5..8
+  CHECK((s.ranges() == R{{0, 8}}));
+  CHECK(s.size() == 9 && s.contains(0) && s.contains(8) && !s.contains(9));
+  RangeSet t;
+  for (uint64_t v : {10, 12, 14, 11, 13, 0})
+    t.add(v);
+  CHECK((t.ranges() == R{{0, 0}, {10, 14}}));
+  CHECK(!t.contains(5) && t.contains(12) && t.size() == 6);
+  // random insertions against a plain set
+  std::mt19937_64 rng(7);
+  RangeSet u;
+  std::vector<bool> in(500, false);
+  for (int i = 0; i < 2000; ++i) {
+    uint64_t v = rng() % 500;
+    auto r = u.add(v);
+    CHECK((r == RangeSet::Added::duplicate) == in[v]);
+    in[v] = true;
+  }
+  uint64_t n = 0;
+  for (uint64_t v = 0; v < 500; ++v) {
+    CHECK(u.contains(v) == in[v]);
+    n += in[v];
+  }
+  CHECK(u.size() == n);
+  for (std::size_t i = 1; i < u.ranges().size(); ++i)
+    CHECK(u.ranges()[i - 1].second + 1 < u.ranges()[i].first); // disjoint, not adjacent
+}
+
 int main() {
   test_histogram_small_exact();
   test_histogram_relative_error();
@@ -139,6 +184,7 @@ int main() {
   test_histogram_for_each();
   test_payload_roundtrip();
   test_frame_mask_and_stamp();
+  test_range_set();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
