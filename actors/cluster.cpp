@@ -54,6 +54,26 @@ void redial_later(self_ptr self, std::size_t index) {
   schedule_dial(self, index);
 }
 
+// The peer whose cluster actor lives on CAF node `node`, if it is linked now.
+const std::string* linked_peer_on(self_ptr self, const caf::node_id& node) {
+  for (auto& [id, p] : self->state.peers)
+    if (p.handle.node() == node)
+      return &id;
+  return nullptr;
+}
+
+// Seed `index` turned out to be peer `id`, which dialled us and is linked:
+// remember it, so that seed_is_peer() stops us from dialling it while the
+// link is up. A second connection to a linked node makes CAF drop the link
+// (seen with TLS): a node that kept dialling a seed it had only been dialled
+// by dropped that link every 5 s, for good.
+void seed_is_linked(self_ptr self, std::size_t index, const std::string& id) {
+  auto& seed = self->state.seeds[index];
+  seed.dialing = false;
+  seed.backoff = first_dial_backoff;
+  self->state.seed_of[id] = index;
+}
+
 // Adds or replaces the peer known as `id`. A restarted peer comes back as a
 // new actor under the same id: the new handle wins.
 void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
@@ -69,8 +89,14 @@ void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
   }
   self->monitor(handle);
   auto& m = *self->state.metrics;
-  self->state.known.try_emplace(id, cluster_state::known_node{&m.cluster_link_sent(id), &m.cluster_link_received(id),
-                                                              &m.cluster_peer_down_drops(id)});
+  auto [node, first_seen] = self->state.known.try_emplace(
+      id, cluster_state::known_node{&m.cluster_link_sent(id), &m.cluster_link_received(id),
+                                    &m.cluster_peer_down_drops(id)});
+  // What was published before this node was first seen never went to it
+  // either (e.g. a restarted node's first messages, before its links are
+  // up): count those as if it had been known and down all along.
+  if (first_seen && self->state.published > 0)
+    node->second.dropped->Increment(static_cast<double>(self->state.published));
   update_peer_gauge(self);
   spdlog::info("node={} cluster: peer {} joined ({} peers)", self->state.node_id, id, peers.size());
 }
@@ -109,6 +135,10 @@ void dial(self_ptr self, std::size_t index) {
               spdlog::debug("node={} cluster: {} is this node", self->state.node_id, address.to_string());
               return;
             }
+            if (auto* id = linked_peer_on(self, node)) {
+              seed_is_linked(self, index, *id); // it dialled us first; no hello needed
+              return;
+            }
             if (!ptr) {
               spdlog::warn("node={} cluster: {} publishes no actor", self->state.node_id, address.to_string());
               redial_later(self, index);
@@ -129,6 +159,10 @@ void dial(self_ptr self, std::size_t index) {
                       add_peer(self, id, remote);
                     },
                     [=](caf::error& err) {
+                      if (auto* id = linked_peer_on(self, node)) {
+                        seed_is_linked(self, index, *id); // it dialled us meanwhile: linked
+                        return;
+                      }
                       spdlog::warn("node={} cluster: hello to {} failed: {}", self->state.node_id, address.to_string(),
                                    self->system().render(err));
                       redial_later(self, index);
@@ -187,6 +221,7 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
       },
       // A message from a local loop (via the broadcaster): once to every peer.
       [=](publish_atom, const frame_ptr& f) {
+        ++self->state.published;
         auto& peers = self->state.peers;
         // A known node without a link now misses this message: say so.
         for (auto& [id, node] : self->state.known)

@@ -42,6 +42,7 @@ struct cluster_state {
   std::map<std::string, peer> peers;          // node id -> peer
   std::map<std::string, known_node> known;    // node id -> counters
   std::map<std::string, std::size_t> seed_of; // node id -> index in seeds, once known
+  std::uint64_t published = 0;                // local messages so far (for nodes first seen later)
   caf::actor broadcaster;
   // Dials peers: the middleman's actor, or the OpenSSL module's for TLS links.
   caf::io::middleman_actor dialer;

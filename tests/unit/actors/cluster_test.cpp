@@ -6,6 +6,8 @@
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 using namespace chatd;
 using namespace std::chrono_literals;
 
@@ -108,6 +110,40 @@ TEST_F(cluster_test, census_sums_the_latest_count_of_every_peer) {
     EXPECT_EQ(n, 2u);
   });
   peer->send_exit(cluster, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(cluster_test, every_local_message_is_sent_to_a_node_or_counted_as_dropped_for_it) {
+  auto cluster = spawn_cluster();
+  auto publish = [&] {
+    auto f = std::make_shared<frame>();
+    f->room = "r";
+    f->bytes = "m";
+    broadcaster_->send(cluster, publish_atom::value, frame_ptr{f});
+  };
+  // Two messages before n2 is first seen (a restarted node's first ones, say).
+  publish();
+  publish();
+  {
+    caf::scoped_actor peer{system_};
+    hello(peer, cluster, cluster_protocol_version, "n2"); // after the publishes: one mailbox, in order
+    EXPECT_EQ(metrics_.cluster_peer_down_drops("n2").Value(), 2);
+    publish();
+    peer->receive([](forward_atom, const cluster_frame&) {});
+    EXPECT_EQ(metrics_.cluster_link_sent("n2").Value(), 1);
+  } // n2 goes away
+  for (int i = 0; i < 50 && metrics_.cluster_peers.Value() != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(metrics_.cluster_peers.Value(), 0);
+  publish();
+  broadcaster_->request(cluster, 5s, count_atom::value, std::uint64_t{0})
+      .receive([](std::uint64_t, std::uint64_t) {}, [](caf::error&) {});
+  EXPECT_EQ(metrics_.cluster_peer_down_drops("n2").Value(), 3);
+  EXPECT_EQ(metrics_.cluster_link_sent("n2").Value(), 1);
+  // A node first seen now gets every message so far counted.
+  caf::scoped_actor late{system_};
+  hello(late, cluster, cluster_protocol_version, "n3");
+  EXPECT_EQ(metrics_.cluster_peer_down_drops("n3").Value(), 4);
+  late->send_exit(cluster, caf::exit_reason::user_shutdown);
 }
 
 } // namespace
