@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libcaf-dev libboost-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev googletest
-  clang-format curl python3-websockets
+  clang-format curl python3-websockets iproute2 nftables
   clang-14 libclang-rt-14-dev llvm-14 # libFuzzer targets (scripts/fuzz.sh); llvm-14 has the symbolizer
 )
 for group in "$@"; do

@@ -2,7 +2,8 @@
 # The whole test suite: formatting; every unit and integration test in a
 # release build, an ASan+UBSan build and a TSan build; the browser test; a
 # bounded libFuzzer run of the network side; the docker-compose cluster test
-# when a Docker engine is present. Installs and builds what is missing.
+# when a Docker engine is present; the fault tests (as root). Installs and
+# builds what is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -49,6 +50,14 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   "$root/deploy/compose-test.sh" || failed=1
 else
   echo "no Docker engine here: compose test skipped"
+fi
+
+# A 3-node cluster in network namespaces under steady load: a node killed,
+# paused and cut off; every missed message accounted for (tests/faults/README.md).
+# Needs root: prints SKIP otherwise.
+echo "== faults"
+if ! "$root/tests/faults/run.sh"; then
+  failed=1
 fi
 
 if ((failed)); then
