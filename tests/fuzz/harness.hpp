@@ -48,9 +48,7 @@ void expect_no_sessions();
 // well formed for a server (unmasked, known opcode, no reserved bits, whole
 // messages, control frames short), text must be UTF-8, a close must carry a
 // code a server may send, and nothing may follow a close. A frame cut short
-// at the end is accepted: the connection may have been reset under it. Text
-// that is UTF-8 but for a sequence cut off at its end is a known issue,
-// counted and tolerated unless CHATD_FUZZ_STRICT=1 (README.md here).
+// at the end is accepted: the connection may have been reset under it.
 void check_server_frames(std::string_view bytes);
 
 } // namespace chatd::fuzz
