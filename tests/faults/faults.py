@@ -9,9 +9,9 @@ added to the host's own network, and nothing leaves these namespaces. A
 node's clients (one chat-bench, steady workload) run inside its namespace and
 reach it on 127.0.0.1:9000, so cutting the node's cluster links (nftables
 rules in its namespace dropping TCP to and from port 7000) leaves its
-clients connected. Cluster links are plain CAF (--cluster-bind 0.0.0.0, on
-the test's private network); --tls makes them mutual TLS
-(deploy/make-cluster-certs.sh) instead.
+clients connected. Cluster links are mutual TLS, as deployed (certificates
+from deploy/make-cluster-certs.sh); --plain makes them plain CAF
+(--cluster-bind 0.0.0.0, on the test's private network) instead.
 
 Phases (one chat-bench run per node each, started together; the fault comes
 FAULT_AT s into publishing):
@@ -22,7 +22,7 @@ After each phase (load drained) every node's /metrics is read and the phase
 is accounted for. Exit status 0 when every phase balances, 1 otherwise.
 
     faults.py --chatd build/release/app/chatd --bench build/release/bench/chat-bench
-    faults.py --tag cft123 [--tls] [--keep DIR] [--phases kill,pause,cut]
+    faults.py --tag cft123 [--plain] [--keep DIR] [--phases kill,pause,cut]
 Needs root (network namespaces, nftables); run.sh skips without it.
 """
 
@@ -115,7 +115,7 @@ class Cluster:
 
     # --- chatd -----------------------------------------------------------
     def make_certs(self):
-        if not self.args.tls:
+        if self.args.plain:
             return
         self.certs = self.work / "certs"
         sh(str(ROOT / "deploy" / "make-cluster-certs.sh"), str(self.certs), *NODES, timeout=60)
@@ -382,8 +382,8 @@ def main():
     ap.add_argument("--chatd", type=Path, default=ROOT / "build/release/app/chatd")
     ap.add_argument("--bench", type=Path, default=ROOT / "build/release/bench/chat-bench")
     ap.add_argument("--tag", default=f"cft{os.getpid()}", help="prefix of the namespaces made here")
-    ap.add_argument("--tls", action="store_true",
-                    help="mutual-TLS cluster links (deploy/make-cluster-certs.sh) instead of --cluster-bind 0.0.0.0")
+    ap.add_argument("--plain", action="store_true",
+                    help="plain cluster links (--cluster-bind 0.0.0.0) instead of mutual TLS")
     ap.add_argument("--phases", default="kill,pause,cut")
     ap.add_argument("--keep", type=Path, help="keep logs, reports and a summary in this directory")
     args = ap.parse_args()
@@ -416,7 +416,7 @@ def main():
         for n in NODES:
             if not cl.wait_listening(n):
                 raise RuntimeError(f"{n} did not start (see chatd-{n}.log)")
-        log(f"3 nodes up ({'TLS' if args.tls else 'plain'} cluster links)")
+        log(f"3 nodes up ({'plain' if args.plain else 'TLS'} cluster links)")
         for kind in phases:
             res = run_phase(cl, kind, victims[kind])
             results.append(res)
