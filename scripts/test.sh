@@ -2,8 +2,8 @@
 # The whole test suite: formatting; every unit and integration test in a
 # release build, an ASan+UBSan build and a TSan build; the browser test; a
 # bounded libFuzzer run of the network side; the docker-compose cluster test
-# when a Docker engine is present; the fault tests (as root). Installs and
-# builds what is missing.
+# when a Docker engine is present; the fault tests (as root); a short soak
+# of one chatd. Installs and builds what is missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,6 +25,13 @@ run_suite() {
 }
 
 run_suite release
+
+# A short soak: churn against one release chatd, flat memory and no leaked
+# descriptors (tests/soak/README.md); CHATD_SOAK_MINUTES long.
+echo "== soak"
+if ! "$root/tests/soak/run.sh" "${CHATD_SOAK_MINUTES:-2}" "$root/build/release/app/chatd"; then
+  failed=1
+fi
 
 echo "== browser"
 if ! CHATD_BINARY="$root/build/release/app/chatd" "$root/tests/browser/run.sh"; then
