@@ -10,6 +10,10 @@ namespace chatd::net {
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
+namespace {
+constexpr std::size_t large_read_buffer = 16 * 1024;
+} // namespace
+
 websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room,
                                      bool admitted)
   : ws_(std::move(socket))
@@ -113,6 +117,11 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
   f->bytes = beast::buffers_to_string(buffer_.data());
   f->received_at = now;
   buffer_.consume(buffer_.size());
+  // A flat_buffer keeps the capacity of the largest message it held: give
+  // a large one back, or every client that once sent 64 KiB keeps 64 KiB
+  // (seen in tests/soak).
+  if (buffer_.capacity() > large_read_buffer)
+    buffer_.shrink_to_fit();
   loop_.metrics().messages_received.Increment();
   loop_.publish(std::move(f));
   do_read();
