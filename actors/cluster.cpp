@@ -21,14 +21,15 @@ void update_peer_gauge(self_ptr self) {
   self->state.metrics->cluster_peers.Set(static_cast<double>(self->state.peers.size()));
 }
 
-// Up to a quarter more or less: two nodes that dial each other at the same
-// moment open two links, and CAF keeps neither for a while (seen with TLS,
-// whose slower handshake widens the window); jitter pulls them apart.
+// 0 to `most`, uniformly.
 std::chrono::milliseconds random_delay(std::chrono::milliseconds most) {
   thread_local std::minstd_rand rng{std::random_device{}()};
   return std::chrono::milliseconds{std::uniform_int_distribution<long>(0, most.count())(rng)};
 }
 
+// Up to a quarter more or less: two nodes that dial each other at the same
+// moment open two links, and CAF keeps neither for a while (seen with TLS,
+// whose slower handshake widens the window); jitter pulls them apart.
 std::chrono::milliseconds jittered(std::chrono::milliseconds d) { return d * 3 / 4 + random_delay(d / 2); }
 
 void schedule_dial(self_ptr self, std::size_t index, std::chrono::milliseconds extra = {}) {
