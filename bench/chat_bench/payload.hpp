@@ -87,4 +87,38 @@ private:
   uint8_t mask_[4];
 };
 
+// The header of one frame a server sent, read from the `avail` bytes at `b`.
+struct ServerFrame {
+  uint8_t opcode = 0;
+  std::size_t header = 0; // bytes before the payload
+  uint64_t length = 0;    // payload bytes
+};
+enum class FrameParse { need_more, complete, masked };
+
+// need_more until the whole header is there; masked for a frame no server
+// may send. The payload may still be incomplete when it says complete.
+inline FrameParse parse_server_frame(const uint8_t* b, std::size_t avail, ServerFrame& f) noexcept {
+  if (avail < 2)
+    return FrameParse::need_more;
+  if (b[1] & 0x80)
+    return FrameParse::masked;
+  f.opcode = b[0] & 0x0f;
+  f.length = b[1] & 0x7f;
+  f.header = 2;
+  if (f.length == 126) {
+    if (avail < 4)
+      return FrameParse::need_more;
+    f.length = (uint64_t{b[2]} << 8) | b[3];
+    f.header = 4;
+  } else if (f.length == 127) {
+    if (avail < 10)
+      return FrameParse::need_more;
+    f.length = 0;
+    for (int i = 0; i < 8; ++i)
+      f.length = (f.length << 8) | b[2 + i];
+    f.header = 10;
+  }
+  return FrameParse::complete;
+}
+
 } // namespace chatbench

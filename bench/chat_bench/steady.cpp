@@ -197,29 +197,17 @@ void Client::on_frames(uint64_t g) {
   uint8_t* b = rbuf.get();
   for (;;) {
     std::size_t avail = rlen - off;
-    if (avail < 2)
+    ServerFrame fr;
+    const FrameParse parsed = parse_server_frame(b + off, avail, fr);
+    if (parsed == FrameParse::need_more)
       break;
-    uint8_t op = b[off] & 0x0f;
-    uint8_t b1 = b[off + 1];
-    if (b1 & 0x80) { // servers never mask
+    if (parsed == FrameParse::masked) { // servers never mask
       ++s.bad_payloads;
       return drop();
     }
-    uint64_t len = b1 & 0x7f;
-    std::size_t hdr = 2;
-    if (len == 126) {
-      if (avail < 4)
-        break;
-      len = (uint64_t{b[off + 2]} << 8) | b[off + 3];
-      hdr = 4;
-    } else if (len == 127) {
-      if (avail < 10)
-        break;
-      len = 0;
-      for (int i = 0; i < 8; ++i)
-        len = (len << 8) | b[off + 2 + i];
-      hdr = 10;
-    }
+    const uint8_t op = fr.opcode;
+    const std::size_t hdr = fr.header;
+    const uint64_t len = fr.length;
     if (hdr + len > kReadBuf) { // never sent in this workload
       ++s.bad_payloads;
       return drop();

@@ -177,6 +177,24 @@ static void test_range_set() {
     CHECK(u.ranges()[i - 1].second + 1 < u.ranges()[i].first); // disjoint, not adjacent
 }
 
+static void test_parse_server_frame() {
+  ServerFrame f;
+  const uint8_t short_text[] = {0x81, 0x03, 'a', 'b', 'c'};
+  CHECK(parse_server_frame(short_text, 1, f) == FrameParse::need_more);
+  CHECK(parse_server_frame(short_text, 2, f) == FrameParse::complete); // payload may follow later
+  CHECK(f.opcode == 0x1 && f.header == 2 && f.length == 3);
+  const uint8_t medium[] = {0x82, 126, 0x01, 0x00};
+  CHECK(parse_server_frame(medium, 3, f) == FrameParse::need_more);
+  CHECK(parse_server_frame(medium, 4, f) == FrameParse::complete);
+  CHECK(f.opcode == 0x2 && f.header == 4 && f.length == 256);
+  const uint8_t large[] = {0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0};
+  CHECK(parse_server_frame(large, 9, f) == FrameParse::need_more);
+  CHECK(parse_server_frame(large, 10, f) == FrameParse::complete);
+  CHECK(f.header == 10 && f.length == 65536);
+  const uint8_t masked[] = {0x81, 0x83, 1, 2, 3, 4};
+  CHECK(parse_server_frame(masked, sizeof masked, f) == FrameParse::masked);
+}
+
 int main() {
   test_histogram_small_exact();
   test_histogram_relative_error();
@@ -185,6 +203,7 @@ int main() {
   test_payload_roundtrip();
   test_frame_mask_and_stamp();
   test_range_set();
+  test_parse_server_frame();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
