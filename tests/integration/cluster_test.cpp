@@ -1,5 +1,6 @@
 // Three real chatd processes on loopback forming a full mesh over CAF remoting.
 #include "chatd_process.hpp"
+#include "free_port.hpp"
 #include "metrics_scrape.hpp"
 #include "wait_until.hpp"
 #include "ws_client.hpp"
@@ -18,12 +19,6 @@ namespace chatd::itest {
 namespace {
 
 using namespace std::chrono_literals;
-
-unsigned short free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a{ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}};
-  return a.local_endpoint().port();
-}
 
 // Three nodes' cluster ports, chosen up front so every node can name the others.
 class Cluster : public ::testing::Test {

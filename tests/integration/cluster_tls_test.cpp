@@ -2,6 +2,7 @@
 // peers holding a certificate of the cluster's CA; without them the cluster
 // port listens on loopback only. Certificates come from the deploy/ script.
 #include "chatd_process.hpp"
+#include "free_port.hpp"
 #include "metrics_scrape.hpp"
 #include "ws_client.hpp"
 
@@ -24,12 +25,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-unsigned short free_port() {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a{ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}};
-  return a.local_endpoint().port();
-}
 
 // Two CAs: the cluster's (nodes n1, n2) and a stranger's (node n1 too, so
 // only the CA tells them apart).
