@@ -33,7 +33,7 @@ namespace {
                "  --connect-timeout SEC                                           [60]\n"
                "  --threads T        client threads                               [1]\n"
                "  --src-addrs K      source addresses 127.0.0.1..K                [8]\n"
-               "  --server-pid PID   read server RSS and CPU time from /proc\n"
+               "  --server-pid PID[,PID...]  read server RSS (first PID) and CPU time (sum) from /proc\n"
                "  --label NAME       server name in the output                    [server]\n"
                "  --src-base X       first source address 127.0.0.X               [1]\n"
                "  --index-base I     first connection index (split runs)          [0]\n"
@@ -136,9 +136,20 @@ Config parse_args(int argc, char** argv) {
       c.threads = std::atoi(val().c_str());
     else if (a == "--src-addrs")
       c.src_addrs = std::atoi(val().c_str());
-    else if (a == "--server-pid")
-      c.server_pid = std::atol(val().c_str());
-    else if (a == "--label")
+    else if (a == "--server-pid") {
+      c.server_pids.clear();
+      std::string v = val();
+      for (std::size_t pos = 0; pos <= v.size();) {
+        auto comma = v.find(',', pos);
+        std::string p = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (!p.empty())
+          c.server_pids.push_back(std::atol(p.c_str()));
+        if (comma == std::string::npos)
+          break;
+        pos = comma + 1;
+      }
+      c.server_pid = c.server_pids.empty() ? 0 : c.server_pids[0];
+    } else if (a == "--label")
       c.label = val();
     else if (a == "--json")
       c.json_file = val();
@@ -397,6 +408,19 @@ Totals sum(const std::vector<std::unique_ptr<Worker>>& ws) {
     t.bad_payloads += g(w->stats.bad_payloads);
   }
   return t;
+}
+
+double read_cpu_s(const std::vector<long>& pids) {
+  if (pids.empty())
+    return -1;
+  double total = 0;
+  for (long pid : pids) {
+    double s = read_cpu_s(pid);
+    if (s < 0)
+      return -1;
+    total += s;
+  }
+  return total;
 }
 
 std::string json_escape(const std::string& s) {

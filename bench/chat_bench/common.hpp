@@ -63,12 +63,13 @@ struct Config {
   int threads = 1;
   int src_addrs = 8;               // 127.0.0.1 .. 127.0.0.K
   int max_inflight_connects = 256; // per thread
-  long server_pid = 0;
-  int src_base = 1;          // first source address 127.0.0.<src_base>
-  int index_base = 0;        // first connection index (echo rooms PATH-e<i>) when split over processes
-  int expect_publishers = 0; // publisher ids to expect when --publishers 0 (subscriber-only process)
-  bool sync_stdin = false;   // print "ready N" after connecting, read "go <steady ns>" from stdin
-  bool dump_hist = false;    // add the latency histogram's buckets to the JSON
+  long server_pid = 0;             // the first of server_pids: RSS is read from it
+  std::vector<long> server_pids;   // --server-pid PID[,PID...]: CPU time is summed over all (cluster nodes)
+  int src_base = 1;                // first source address 127.0.0.<src_base>
+  int index_base = 0;              // first connection index (echo rooms PATH-e<i>) when split over processes
+  int expect_publishers = 0;       // publisher ids to expect when --publishers 0 (subscriber-only process)
+  bool sync_stdin = false;         // print "ready N" after connecting, read "go <steady ns>" from stdin
+  bool dump_hist = false;          // add the latency histogram's buckets to the JSON
   // steady
   long pub_id_base = 0;       // publisher ids from here (unique across processes)
   double attempt_timeout = 2; // one connect + handshake attempt
@@ -82,6 +83,8 @@ Config parse_args(int argc, char** argv);
 
 long read_rss_kb(long pid);  // VmRSS, -1 when unknown
 double read_cpu_s(long pid); // user + system CPU seconds, -1 when unknown
+// Summed over pids; -1 when any is unknown (or none given).
+double read_cpu_s(const std::vector<long>& pids);
 
 std::string json_escape(const std::string& s);
 

@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
       asio::post(w->ioc, [wp = w.get(), &wl, start] { wl->begin(*wp, start); });
   while (now_ns() < run.t_measure)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  cpu0 = read_cpu_s(cfg.server_pid);
+  cpu0 = read_cpu_s(cfg.server_pids);
   uint64_t tm = run.t_measure;
   uint64_t next_progress = tm + 1'000'000'000;
   while (now_ns() < run.t_end) {
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
       next_progress += 1'000'000'000;
     }
   }
-  cpu1 = read_cpu_s(cfg.server_pid);
+  cpu1 = read_cpu_s(cfg.server_pids);
   if (!fanout && !echo)
     rss_idle = read_rss_kb(cfg.server_pid);
 
