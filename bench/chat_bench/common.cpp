@@ -481,10 +481,10 @@ int write_report(const Run& run, const Report& r) {
   {
     char b[1024];
     std::snprintf(b, sizeof b,
-                  ",\"src_base\":%d,\"src_addrs\":%d,\"index_base\":%d,\"sub_only\":%s,"
+                  ",\"client_cpu_s\":%.3f,\"src_base\":%d,\"src_addrs\":%d,\"index_base\":%d,\"sub_only\":%s,"
                   "\"cross_per_s\":%.1f,\"cross_lat_samples\":%" PRIu64 ",\"cross_p50_us\":%.1f,\"cross_p99_us\":%.1f,"
                   "\"cross_p999_us\":%.1f,\"nodes\":[",
-                  cfg.src_base, cfg.src_addrs, cfg.index_base, sub_only ? "true" : "false",
+                  r.client_cpu_s, cfg.src_base, cfg.src_addrs, cfg.index_base, sub_only ? "true" : "false",
                   static_cast<double>(r.cross_received_window) / cfg.duration, cross_h.count(),
                   us(cross_h.percentile(0.50)), us(cross_h.percentile(0.99)), us(cross_h.percentile(0.999)));
     jsx += b;

@@ -230,7 +230,8 @@ struct Report {
   std::vector<NodeReport> nodes;
   const Histogram* cross_hist = nullptr; // every node but the first
   uint64_t cross_received_window = 0;
-  double cpu_s = -1;
+  double cpu_s = -1;        // the server's (all --server-pid) over the window
+  double client_cpu_s = -1; // this process's over the window
   long rss_before = -1, rss_idle = -1;
 };
 

@@ -24,6 +24,7 @@
 #include "steady.hpp"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -180,6 +181,7 @@ int main(int argc, char** argv) {
   while (now_ns() < run.t_measure)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   cpu0 = read_cpu_s(cfg.server_pids);
+  const double self0 = read_cpu_s(static_cast<long>(getpid()));
   uint64_t tm = run.t_measure;
   uint64_t next_progress = tm + 1'000'000'000;
   while (now_ns() < run.t_end) {
@@ -190,6 +192,7 @@ int main(int argc, char** argv) {
     }
   }
   cpu1 = read_cpu_s(cfg.server_pids);
+  const double self1 = read_cpu_s(static_cast<long>(getpid()));
   if (!fanout && !echo)
     rss_idle = read_rss_kb(cfg.server_pid);
 
@@ -252,6 +255,7 @@ int main(int argc, char** argv) {
   }
   rep.cross_hist = &cross_h;
   rep.cpu_s = (cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : -1;
+  rep.client_cpu_s = (self0 >= 0 && self1 >= 0) ? self1 - self0 : -1;
   rep.rss_before = rss_before;
   rep.rss_idle = rss_idle;
   int status = write_report(run, rep);
