@@ -8,6 +8,7 @@ namespace chatd::actors {
 
 caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vector<caf::actor> loops) {
   self->state.loops = std::move(loops);
+  self->state.outgoing.resize(self->state.loops.size());
   return {
       [=](route_atom, const std::string& room, std::uint64_t loop, bool present) {
         auto& routes = self->state.routes;
@@ -18,16 +19,38 @@ caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vec
           routes.erase(room);
       },
       [=](cluster_atom, caf::actor cluster) { self->state.cluster = std::move(cluster); },
-      [=](publish_atom, const frame_ptr& f, std::uint64_t origin) {
-        if (origin != remote_origin && self->state.cluster)
-          self->send(self->state.cluster, publish_atom::value, f);
-        auto it = self->state.routes.find(f->room);
-        if (it == self->state.routes.end())
-          return;
-        // The origin loop delivered to its own members before publishing.
-        for (std::size_t i = 0; i < it->second.size(); ++i)
-          if (it->second[i] && i != origin)
-            self->send(self->state.loops[i], deliver_atom::value, f);
+      // One message per target loop, carrying the frames of the batch whose
+      // rooms it has members of, in the batch's order.
+      [=](publish_atom, frame_batch& batch, std::uint64_t origin) {
+        auto& st = self->state;
+        if (origin != remote_origin && st.cluster)
+          self->send(st.cluster, publish_atom::value, batch);
+        const std::string* last_room = nullptr;
+        const std::vector<bool>* on = nullptr;
+        for (auto& f : batch) {
+          if (!last_room || *last_room != f->room) {
+            auto it = st.routes.find(f->room);
+            on = it == st.routes.end() ? nullptr : &it->second;
+            last_room = &f->room;
+          }
+          if (!on)
+            continue;
+          // The origin loop delivered to its own members before publishing.
+          for (std::size_t i = 0; i < on->size(); ++i)
+            if ((*on)[i] && i != origin)
+              st.outgoing[i].push_back(f);
+        }
+        for (std::size_t i = 0; i < st.outgoing.size(); ++i)
+          if (!st.outgoing[i].empty()) {
+            self->send(st.loops[i], deliver_atom::value, std::move(st.outgoing[i]));
+            st.outgoing[i] = {};
+          }
+      },
+      // Every loop: one whose first member's route is still on its way has
+      // sessions waiting for this too.
+      [=](announced_atom, const std::string& room, std::uint64_t generation) {
+        for (auto& loop : self->state.loops)
+          self->send(loop, announced_atom::value, room, generation);
       },
   };
 }

@@ -5,20 +5,23 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "proto/atoms.hpp"
+
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace chatd::actors {
 
-// Fans each published message out to the other loops that have members of
-// its room: one message per loop, all sharing the same immutable frame. A
-// message from a local loop also goes to the cluster actor (when clustered),
+// Fans each published batch out to the other loops that have members of
+// its rooms: one message per loop, all sharing the same immutable frames. A
+// batch from a local loop also goes to the cluster actor (when clustered),
 // one from a peer only to local loops.
 struct broadcaster_state {
   std::vector<caf::actor> loops;
   caf::actor cluster;
   std::unordered_map<std::string, std::vector<bool>> routes; // room -> loop has members
+  std::vector<frame_batch> outgoing;                         // per loop, while a batch is split
   static inline const char* name = "chatd.broadcaster";
 };
 

@@ -21,6 +21,51 @@ void update_peer_gauge(self_ptr self) {
   self->state.metrics->cluster_peers.Set(static_cast<double>(self->state.peers.size()));
 }
 
+// A known node whose rooms we do not know (down, or linked but not told
+// yet) makes every loop send every message to this actor, which sends it or
+// counts it as dropped: see room_directory::unknown_peers.
+void set_unknown(self_ptr self, cluster_state::known_node& node, bool unknown) {
+  if (node.unknown == unknown)
+    return;
+  node.unknown = unknown;
+  if (unknown)
+    self->state.directory->add_unknown_peer();
+  else
+    self->state.directory->remove_unknown_peer();
+}
+
+void forget_rooms(cluster_state::peer& p) {
+  for (auto& [room, presence] : p.rooms)
+    presence->remove_peer();
+  p.rooms.clear();
+  p.rooms_known = false;
+}
+
+void add_room(self_ptr self, cluster_state::peer& p, const std::string& room) {
+  auto [it, added] = p.rooms.try_emplace(room);
+  if (!added)
+    return;
+  it->second = self->state.directory->get(room);
+  it->second->add_peer();
+}
+
+room_list local_room_list(self_ptr self) {
+  room_list out;
+  for (auto& [room, generation] : self->state.local_rooms)
+    out.rooms.push_back(room);
+  return out;
+}
+
+// Peers know (or did not answer in time): clients waiting on generation `g`
+// of `room` may be let in.
+void announce(self_ptr self, const std::string& room, std::uint64_t g) {
+  auto it = self->state.local_rooms.find(room);
+  if (it == self->state.local_rooms.end() || it->second != g)
+    return; // out of date: the room emptied or started again since
+  if (self->state.directory->get(room)->announce(g))
+    self->send(self->state.broadcaster, announced_atom::value, room, g);
+}
+
 // 0 to `most`, uniformly.
 std::chrono::milliseconds random_delay(std::chrono::milliseconds most) {
   thread_local std::minstd_rand rng{std::random_device{}()};
@@ -75,6 +120,8 @@ void seed_is_linked(self_ptr self, std::size_t index, const std::string& id) {
   self->state.seed_of[id] = index;
 }
 
+void take_room_list(self_ptr self, const std::string& id, const caf::actor& handle, room_list& list);
+
 // Adds or replaces the peer known as `id`. A restarted peer comes back as a
 // new actor under the same id: the new handle wins.
 void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
@@ -84,9 +131,11 @@ void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
     if (it->second.handle == handle)
       return;
     self->demonitor(it->second.handle);
-    it->second = {handle, 0};
+    forget_rooms(it->second);
+    it->second.handle = handle;
+    it->second.connections = 0;
   } else {
-    peers.emplace(id, cluster_state::peer{handle, 0});
+    it = peers.emplace(id, cluster_state::peer{handle, 0}).first;
   }
   self->monitor(handle);
   auto& m = *self->state.metrics;
@@ -98,8 +147,24 @@ void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
   // up): count those as if it had been known and down all along.
   if (first_seen && self->state.published > 0)
     node->second.dropped->Increment(static_cast<double>(self->state.published));
+  // Until it says which rooms it has members of, it gets every message.
+  set_unknown(self, node->second, true);
+  self->request(handle, handshake_timeout, get_rooms_atom::value)
+      .then([=](rooms_atom, room_list& list) { take_room_list(self, id, handle, list); }, [](caf::error&) {});
   update_peer_gauge(self);
   spdlog::info("node={} cluster: peer {} joined ({} peers)", self->state.node_id, id, peers.size());
+}
+
+// What peer `id` (still at `handle`) has members of: filtering starts.
+void take_room_list(self_ptr self, const std::string& id, const caf::actor& handle, room_list& list) {
+  auto it = self->state.peers.find(id);
+  if (it == self->state.peers.end() || it->second.handle != handle)
+    return; // it has gone or come back since
+  forget_rooms(it->second);
+  for (auto& room : list.rooms)
+    add_room(self, it->second, room);
+  it->second.rooms_known = true;
+  set_unknown(self, self->state.known[id], false);
 }
 
 bool version_ok(self_ptr self, std::uint32_t version, const std::string& id) {
@@ -179,8 +244,10 @@ void dial(self_ptr self, std::size_t index) {
 } // namespace
 
 caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node_id, std::vector<peer_address> seeds,
-                      caf::actor broadcaster, caf::io::middleman_actor dialer, chat_metrics* metrics) {
+                      caf::actor broadcaster, caf::io::middleman_actor dialer, chat_metrics* metrics,
+                      net::room_directory* directory) {
   auto& st = self->state;
+  st.directory = directory;
   st.dialer = std::move(dialer);
   st.node_id = std::move(node_id);
   st.broadcaster = std::move(broadcaster);
@@ -200,7 +267,9 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
     if (it == peers.end())
       return; // an old handle of a peer that has since come back
     auto id = it->first;
+    forget_rooms(it->second);
     peers.erase(it);
+    set_unknown(self, self->state.known[id], true);
     update_peer_gauge(self);
     spdlog::warn("node={} cluster: lost peer {}: {} ({} peers)", self->state.node_id, id,
                  self->system().render(down.reason), peers.size());
@@ -220,37 +289,90 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
           add_peer(self, id, sender);
         return caf::make_message(cluster_protocol_version, self->state.node_id);
       },
-      // A message from a local loop (via the broadcaster): once to every peer.
-      [=](publish_atom, const frame_ptr& f) {
-        ++self->state.published;
-        auto& peers = self->state.peers;
-        // A known node without a link now misses this message: say so.
-        for (auto& [id, node] : self->state.known)
-          if (peers.count(id) == 0)
-            node.dropped->Increment();
-        if (peers.empty())
-          return;
-        cluster_frame out{f->room, f->bytes, f->binary};
-        self->state.metrics->cluster_messages_sent.Increment(static_cast<double>(peers.size()));
-        for (auto& [id, p] : peers) {
-          self->send(p.handle, forward_atom::value, out);
-          self->state.known[id].sent->Increment();
+      // Messages from local loops (via the broadcaster): once to every peer
+      // that has members of their room, one hop per peer for the batch.
+      [=](publish_atom, const frame_batch& batch) {
+        auto& st = self->state;
+        st.published += batch.size();
+        const auto n = static_cast<double>(batch.size());
+        // A known node without a link now misses these messages: say so.
+        for (auto& [id, node] : st.known)
+          if (st.peers.count(id) == 0)
+            node.dropped->Increment(n);
+        for (auto& [id, p] : st.peers) {
+          cluster_batch out;
+          for (auto& f : batch)
+            if (!p.rooms_known || p.rooms.count(f->room) != 0)
+              out.push_back(cluster_frame{f->room, std::string{f->payload()}, f->binary});
+          if (out.empty())
+            continue; // no members there: not sent, and no drop either
+          const auto sent = static_cast<double>(out.size());
+          st.known[id].sent->Increment(sent);
+          st.metrics->cluster_messages_sent.Increment(sent);
+          self->send(p.handle, forward_atom::value, std::move(out));
         }
       },
-      // A message from a peer: delivered here only, never forwarded again.
-      [=](forward_atom, cluster_frame& in) {
+      // Messages from a peer: delivered here only, never forwarded again.
+      [=](forward_atom, cluster_batch& in) {
         auto* from = sender_peer(self);
         if (!from)
           return; // not a greeted peer: ignore
-        self->state.known[*from].received->Increment();
-        auto f = std::make_shared<frame>();
-        f->room = std::move(in.room);
-        f->bytes = std::move(in.bytes);
-        f->binary = in.binary;
-        f->received_at = std::chrono::steady_clock::now();
-        self->state.metrics->cluster_messages_received.Increment();
-        self->send(self->state.broadcaster, publish_atom::value, frame_ptr{std::move(f)}, remote_origin);
+        const auto n = static_cast<double>(in.size());
+        self->state.known[*from].received->Increment(n);
+        self->state.metrics->cluster_messages_received.Increment(n);
+        auto now = std::chrono::steady_clock::now();
+        frame_batch batch;
+        batch.reserve(in.size());
+        for (auto& m : in)
+          batch.push_back(make_message_frame(std::move(m.room), m.bytes, m.binary, now));
+        self->send(self->state.broadcaster, publish_atom::value, std::move(batch), remote_origin);
       },
+      // From a loop: this node got its first member of a room (peers must
+      // know before that client is let in) or lost its last.
+      [=](node_room_atom, const std::string& room, bool present, std::uint64_t generation) {
+        auto& st = self->state;
+        if (!present) {
+          st.local_rooms.erase(room);
+          for (auto& [id, p] : st.peers)
+            self->send(p.handle, nointerest_atom::value, room);
+          return;
+        }
+        st.local_rooms[room] = generation;
+        auto waiting = std::make_shared<std::size_t>(st.peers.size());
+        if (*waiting == 0) {
+          announce(self, room, generation);
+          return;
+        }
+        auto done = [=] {
+          if (--*waiting == 0)
+            announce(self, room, generation);
+        };
+        for (auto& [id, p] : st.peers)
+          self->request(p.handle, interest_timeout, interest_atom::value, room)
+              .then([=](ack_atom) { done(); }, [=](caf::error&) { done(); });
+      },
+      [=](interest_atom, const std::string& room) {
+        if (auto* from = sender_peer(self))
+          add_room(self, self->state.peers[*from], room);
+        return ack_atom::value;
+      },
+      [=](nointerest_atom, const std::string& room) {
+        auto* from = sender_peer(self);
+        if (!from)
+          return;
+        auto& p = self->state.peers[*from];
+        if (auto it = p.rooms.find(room); it != p.rooms.end()) {
+          it->second->remove_peer();
+          p.rooms.erase(it);
+        }
+      },
+      [=](rooms_atom, room_list& list) {
+        if (auto* from = sender_peer(self)) {
+          auto id = *from;
+          take_room_list(self, id, self->state.peers[id].handle, list);
+        }
+      },
+      [=](get_rooms_atom) { return caf::make_message(rooms_atom::value, local_room_list(self)); },
       [=](census_atom, const std::string& id, std::uint64_t connections) {
         if (auto* from = sender_peer(self); from && *from == id)
           self->state.peers[id].connections = connections;

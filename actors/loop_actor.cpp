@@ -15,7 +15,9 @@ loop_actor::loop_actor(caf::actor_system& system, net::io_loop& loop) : unit_(&s
         self()->activate(&unit_, *m);
     });
   });
-  self()->become([this](deliver_atom, const frame_ptr& f) { loop_.deliver(f); });
+  self()->become(
+      [this](deliver_atom, const frame_batch& batch) { loop_.deliver(batch); },
+      [this](announced_atom, const std::string& room, std::uint64_t generation) { loop_.announced(room, generation); });
 }
 
 loop_actor::~loop_actor() {
@@ -30,9 +32,10 @@ caf::actor_companion* loop_actor::self() const {
   return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(handle_));
 }
 
-void loop_actor::connect(caf::actor registry, caf::actor broadcaster) {
+void loop_actor::connect(caf::actor registry, caf::actor broadcaster, caf::actor cluster) {
   registry_ = std::move(registry);
   broadcaster_ = std::move(broadcaster);
+  cluster_ = std::move(cluster);
 }
 
 // The route goes straight to the broadcaster, not through the registry: it is
@@ -52,8 +55,13 @@ void loop_actor::on_leave(const std::string& room, bool last) {
   self()->send(registry_, untrack_atom::value, room, loop);
 }
 
-void loop_actor::on_publish(const frame_ptr& f) {
-  self()->send(broadcaster_, publish_atom::value, f, static_cast<std::uint64_t>(loop_.index()));
+void loop_actor::on_node_interest(const std::string& room, bool present, std::uint64_t generation) {
+  if (cluster_)
+    self()->send(cluster_, node_room_atom::value, room, present, generation);
+}
+
+void loop_actor::on_publish(std::vector<frame_ptr> batch) {
+  self()->send(broadcaster_, publish_atom::value, std::move(batch), static_cast<std::uint64_t>(loop_.index()));
 }
 
 void loop_actor::on_stopped() { close(); }

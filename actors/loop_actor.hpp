@@ -14,7 +14,9 @@ namespace chatd::actors {
 // the loop and handled on its thread, so the loop's sessions need no lock;
 // what the loop reports goes out as actor messages: joins and leaves to the
 // registry (counts), a room's first / last member on this loop to the
-// broadcaster (routes), and client messages to the broadcaster.
+// broadcaster (routes), the node's first / last member of a room to the
+// cluster actor (interest), and each pass's client messages to the
+// broadcaster, as one batch.
 class loop_actor final : public net::loop_events {
 public:
   loop_actor(caf::actor_system& system, net::io_loop& loop);
@@ -23,12 +25,13 @@ public:
   loop_actor& operator=(const loop_actor&) = delete;
 
   caf::actor handle() const;
-  // Before the loop starts.
-  void connect(caf::actor registry, caf::actor broadcaster);
+  // Before the loop starts. `cluster` is empty when the node is not clustered.
+  void connect(caf::actor registry, caf::actor broadcaster, caf::actor cluster);
 
   void on_join(const std::string& room, bool first) override;
   void on_leave(const std::string& room, bool last) override;
-  void on_publish(const frame_ptr& f) override;
+  void on_node_interest(const std::string& room, bool present, std::uint64_t generation) override;
+  void on_publish(std::vector<frame_ptr> batch) override;
   void on_stopped() override;
 
 private:
@@ -42,6 +45,7 @@ private:
   caf::strong_actor_ptr handle_;
   caf::actor registry_;
   caf::actor broadcaster_;
+  caf::actor cluster_;
   bool open_ = true;
 };
 

@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
 
   chatd::chat_metrics metrics;
   chatd::net::server server{opts.server, metrics};
+  // In a cluster a node's first member of a room waits until peers know of it.
+  server.directory().set_clustered(opts.clustered());
   try {
     server.listen();
   } catch (const std::system_error& e) {
@@ -90,7 +92,8 @@ int main(int argc, char** argv) {
   caf::actor cluster;
   if (opts.clustered()) {
     auto dialer = opts.cluster_tls() ? system.openssl_manager().actor_handle() : system.middleman().actor_handle();
-    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, broadcaster, dialer, &metrics);
+    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, broadcaster, dialer, &metrics,
+                           &server.directory());
     caf::anon_send(broadcaster, chatd::cluster_atom::value, cluster);
     if (opts.cluster_port != 0) {
       // Without certificates anyone who reaches the port could inject
@@ -121,7 +124,7 @@ int main(int argc, char** argv) {
   }
   auto ticker = system.spawn(chatd::actors::ticker, registry, cluster, opts.tick, opts.server.node_id);
   for (std::size_t i = 0; i < server.loop_count(); ++i) {
-    bridges[i]->connect(registry, broadcaster);
+    bridges[i]->connect(registry, broadcaster, cluster);
     server.loop(i).set_events(bridges[i].get());
   }
 

@@ -57,7 +57,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
 
   auto& s = out.server;
   auto threads = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
-  std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB", peers;
+  std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB", max_queue_hard,
+              slow_grace = "5s", peers;
   s.node_id = host_name();
 
   app.add_option("--port", s.port, "WebSocket and HTTP port (0: any free port)")
@@ -78,9 +79,20 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->envname("CHATD_MAX_MESSAGE_BYTES")
       ->check(size_format)
       ->capture_default_str();
-  app.add_option("--max-queue-bytes", max_queue, "Outbound bytes queued per connection before it is closed as slow")
+  app.add_option("--max-queue-bytes", max_queue,
+                 "Outbound bytes queued per connection; over it for longer than --slow-consumer-grace: closed as slow")
       ->envname("CHATD_MAX_QUEUE_BYTES")
       ->check(size_format)
+      ->capture_default_str();
+  app.add_option("--max-queue-bytes-hard", max_queue_hard,
+                 "Outbound bytes per connection that close it as slow at once (default: 16MiB or 4x "
+                 "--max-queue-bytes, whichever is more)")
+      ->envname("CHATD_MAX_QUEUE_BYTES_HARD")
+      ->check(size_format);
+  app.add_option("--slow-consumer-grace", slow_grace,
+                 "How long a connection may stay over --max-queue-bytes before it is closed as slow")
+      ->envname("CHATD_SLOW_CONSUMER_GRACE")
+      ->check(duration_format)
       ->capture_default_str();
   app.add_option("--idle-timeout", idle_timeout, "Close a client with no traffic and no pong for this long")
       ->envname("CHATD_IDLE_TIMEOUT")
@@ -130,6 +142,9 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     s.idle_timeout = *parse_duration(idle_timeout);
     s.max_message_bytes = *parse_size(max_message);
     s.max_queue_bytes = *parse_size(max_queue);
+    s.hard_queue_bytes =
+        max_queue_hard.empty() ? std::max<std::size_t>(16 << 20, 4 * s.max_queue_bytes) : *parse_size(max_queue_hard);
+    s.slow_consumer_grace = *parse_duration(slow_grace);
     out.peers = *parse_peer_list(peers);
     s.allowed_origins = parse_origin_list(origins);
     if (s.allowed_origins.empty())
@@ -147,6 +162,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     if (s.max_queue_bytes < s.max_message_bytes)
       throw CLI::ValidationError("--max-queue-bytes",
                                  "must be at least --max-message-bytes, or one message could never be queued");
+    if (s.hard_queue_bytes < s.max_queue_bytes)
+      throw CLI::ValidationError("--max-queue-bytes-hard", "must be at least --max-queue-bytes");
     const int credentials = !out.cluster_cert.empty() + !out.cluster_key.empty() + !out.cluster_ca.empty();
     if (credentials != 0 && credentials != 3)
       throw CLI::ValidationError("--cluster-cert/--cluster-key/--cluster-ca", "give all three, or none");

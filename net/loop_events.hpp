@@ -2,7 +2,9 @@
 
 #include "proto/frame.hpp"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace chatd::net {
 
@@ -17,9 +19,15 @@ public:
   // sends from here is ordered before anything the client does next.
   virtual void on_join(const std::string& room, bool first) = 0;
   virtual void on_leave(const std::string& room, bool last) = 0;
-  // A session of this loop sent a message; the loop has already delivered
-  // it to its own members of the room.
-  virtual void on_publish(const frame_ptr& f) = 0;
+  // The node got its first member of `room` (a new generation of its
+  // presence) or lost its last one. Called under the room's presence lock,
+  // so what is sent from here is in the order of the changes, whichever
+  // loops made them.
+  virtual void on_node_interest(const std::string& room, bool present, std::uint64_t generation) = 0;
+  // The messages sessions of this loop sent during one pass, whose rooms
+  // have members elsewhere; the loop has already delivered them to its own
+  // members.
+  virtual void on_publish(std::vector<frame_ptr> batch) = 0;
   // The loop has closed every session and is about to stop.
   virtual void on_stopped() = 0;
 };

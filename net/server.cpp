@@ -11,7 +11,7 @@ using asio::ip::tcp;
 
 server::server(server_options options, chat_metrics& metrics) : options_(std::move(options)), admission_(options_) {
   for (std::size_t i = 0; i < options_.threads; ++i)
-    loops_.push_back(std::make_unique<io_loop>(i, options_, metrics, admission_));
+    loops_.push_back(std::make_unique<io_loop>(i, options_, metrics, admission_, directory_));
 }
 
 void server::listen() {

@@ -24,6 +24,7 @@ public:
   io_loop& loop(std::size_t i) { return *loops_[i]; }
   const server_options& options() const { return options_; }
   const class admission& admission() const { return admission_; }
+  room_directory& directory() { return directory_; }
 
   void start();
   // Stops accepting, closes every client with 1001 and waits for the loops to end.
@@ -32,6 +33,7 @@ public:
 private:
   server_options options_;
   class admission admission_;
+  room_directory directory_;
   std::vector<std::unique_ptr<io_loop>> loops_;
   std::uint16_t port_ = 0;
 };

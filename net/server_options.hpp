@@ -15,7 +15,11 @@ struct server_options {
   std::uint16_t port = 9000; // 0: pick a free port
   std::size_t threads = 1;
   std::size_t max_message_bytes = 64 * 1024;
+  // Outbound bytes per connection: over the soft bound for longer than the
+  // grace period, or over the hard bound at all, the client is closed as slow.
   std::size_t max_queue_bytes = 1024 * 1024;
+  std::size_t hard_queue_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds slow_consumer_grace{5'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds http_timeout{30'000};

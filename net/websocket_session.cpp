@@ -3,50 +3,71 @@
 #include "net/io_loop.hpp"
 #include "net/utf8.hpp"
 
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 namespace chatd::net {
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+using clock = std::chrono::steady_clock;
 
-namespace {
-constexpr std::size_t large_read_buffer = 16 * 1024;
-} // namespace
+void session_writer::queue_control(websocket_session& session, std::string bytes) {
+  auto f = std::make_shared<frame>();
+  f->wire = std::move(bytes);
+  f->control = true;
+  session.queue(std::move(f));
+}
+
+bool session_writer::drain(websocket_session& session) {
+  if (session.broken_ || session.out_.empty())
+    return true;
+  if (session.held_)
+    return false; // nothing may go before the handshake answer is released
+  session.write_now();
+  return session.broken_ || session.out_.empty();
+}
+
+void teardown(beast::role_type role, session_stream& stream, beast::error_code& ec) {
+  // Only reached by Beast's synchronous calls, which chatd does not make.
+  websocket::teardown(role, stream.socket(), ec);
+}
 
 websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room,
                                      bool admitted)
   : ws_(std::move(socket))
   , loop_(loop)
   , room_(std::move(room))
-  , queue_(loop.options().max_queue_bytes)
   , messages_(loop.options().max_messages_per_second, loop.options().max_messages_per_second)
-  , close_timer_(ws_.get_executor())
-  , admitted_(admitted) {}
+  , admitted_(admitted) {
+  ws_.next_layer().attach(*this);
+}
 
 websocket_session::~websocket_session() {
   if (admitted_)
     loop_.admission().release();
+  if (auto dropped = out_.drop_all(); dropped && joined_)
+    loop_.metrics().dropped(drop_reason::closing).Increment(static_cast<double>(dropped));
   if (!joined_)
     return;
+  if (over_limit_)
+    loop_.backlog_under(*this);
   loop_.leave(*this);
   loop_.metrics().closed(reason_).Increment();
 }
 
 void websocket_session::run(http_request req) {
   auto& opts = loop_.options();
-  // The WebSocket stream keeps its own timers from here on.
-  beast::get_lowest_layer(ws_).expires_never();
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = opts.handshake_timeout;
-  timeouts.idle_timeout = opts.idle_timeout;
-  timeouts.keep_alive_pings = true; // ping at half the idle timeout, close at the full one
-  ws_.set_option(timeouts);
+  beast::error_code ec;
+  ws_.next_layer().socket().non_blocking(true, ec);
+  // The loop keeps the deadlines (idle sweep, close grace): no timer per stream.
+  ws_.set_option(
+      websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(), false});
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "chatd"); }));
   ws_.read_message_max(opts.max_message_bytes);
-  // One frame per message, written with one gather write of header + shared payload.
-  ws_.auto_fragment(false);
+  // Beast queues the answer here, synchronously; it stays held until on_accept.
   ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
@@ -54,112 +75,233 @@ void websocket_session::on_accept(beast::error_code ec) {
   if (ec) {
     loop_.metrics().refused(refusal_reason::handshake_failed).Increment();
     spdlog::debug("websocket handshake failed: {}", ec.message());
+    release(); // Beast's refusal goes out; the read below is never started
     return;
   }
   accepted_ = true;
   if (!admitted_) {
     // Counted as refused (handshake_rate) already; it never joined, so it is no close.
+    release();
     close(websocket::close_code::try_again_later, "try again later", reason_);
     return;
   }
   joined_ = true;
   loop_.metrics().connections_accepted.Increment();
-  loop_.join(*this);
+  // The route is in place before the client can see the answer; in a
+  // cluster the loop may hold the answer until peers know of the room.
+  if (!loop_.join(*this))
+    release();
   do_read();
 }
 
+void websocket_session::release() {
+  if (!held_)
+    return;
+  held_ = false;
+  schedule_flush();
+}
+
+// Waits for the next message without holding a buffer: Beast reads the
+// frame header into its own small buffer and returns before the payload.
 void websocket_session::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+  // Not a null pointer: Beast 1.74's UTF-8 check of a text frame's first
+  // bytes walks off a null buffer of size 0 (its end is computed as p - 3).
+  static char nothing;
+  ws_.async_read_some(boost::asio::mutable_buffer{&nothing, 0},
+                      beast::bind_front_handler(&websocket_session::on_frame_start, shared_from_this()));
+}
+
+void websocket_session::on_frame_start(beast::error_code ec, std::size_t) {
+  if (ec)
+    return end_reading(ec);
+  read_buffer_.reset();
+  if (ws_.is_message_done())
+    return handle_message(); // an empty message
+  ws_.async_read(read_buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
 void websocket_session::on_read(beast::error_code ec, std::size_t) {
-  if (ec) {
-    close_timer_.cancel(); // the session is over: do not keep it alive for the grace period
-    if (closing_)
-      return; // the reason was set when the close started
-    if (ec == websocket::error::message_too_big)
-      reason_ = close_reason::too_big; // Beast has sent 1009
-    else if (ec == beast::error::timeout)
-      reason_ = close_reason::idle_timeout;
-    else if (ec == websocket::error::closed || ec == boost::asio::error::eof ||
-             ec == boost::asio::error::connection_reset || ec == boost::asio::error::operation_aborted)
-      reason_ = close_reason::client;
-    else
-      reason_ = close_reason::protocol_error; // Beast has sent 1002 where the frame was bad
-    return;
-  }
+  if (ec)
+    return end_reading(ec);
+  handle_message();
+}
+
+void websocket_session::end_reading(beast::error_code ec) {
+  reading_ = std::string{};
+  if (close_timer_)
+    close_timer_->cancel(); // the session is over: do not keep it alive for the grace period
+  if (closing_)
+    return; // the reason was set when the close started
+  if (ec == websocket::error::message_too_big)
+    reason_ = close_reason::too_big; // Beast has sent 1009
+  else if (ec == websocket::error::closed || ec == boost::asio::error::eof ||
+           ec == boost::asio::error::connection_reset || ec == boost::asio::error::operation_aborted ||
+           ec == boost::asio::error::broken_pipe)
+    reason_ = close_reason::client;
+  else
+    reason_ = close_reason::protocol_error; // Beast has sent 1002 where the frame was bad
+}
+
+void websocket_session::handle_message() {
+  const bool binary = ws_.got_binary();
   if (closing_) {
     // A message that crossed our close frame: the client is leaving. The
     // pending async_close reads the rest (see close()).
-    buffer_.consume(buffer_.size());
+    reading_ = std::string{};
     return;
   }
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock::now();
   if (!messages_.take(now)) {
-    buffer_.consume(buffer_.size());
+    reading_ = std::string{};
     if (auto suppressed = loop_.admission().close_log.allow())
       spdlog::warn("closing a client in room {}: over --max-messages-per-second ({}){}", room_,
                    loop_.options().max_messages_per_second, suppressed_note(*suppressed));
     close(websocket::close_code::policy_error, "message rate limit", close_reason::rate_limit);
     return;
   }
-  if (!ws_.got_binary() && !valid_utf8({static_cast<const char*>(buffer_.data().data()), buffer_.size()})) {
-    buffer_.consume(buffer_.size());
+  auto f = std::make_shared<frame>();
+  f->wire = std::move(reading_);
+  reading_ = std::string{};
+  if (!binary && !valid_utf8(f->payload())) {
     if (auto suppressed = loop_.admission().close_log.allow())
       spdlog::info("closing a client in room {}: text message is not valid UTF-8{}", room_,
                    suppressed_note(*suppressed));
     close(websocket::close_code::bad_payload, "invalid UTF-8", close_reason::protocol_error);
     return;
   }
-  auto f = std::make_shared<frame>();
   f->room = room_;
-  f->binary = ws_.got_binary();
-  f->bytes = beast::buffers_to_string(buffer_.data());
+  f->binary = binary;
   f->received_at = now;
-  buffer_.consume(buffer_.size());
-  // A flat_buffer keeps the capacity of the largest message it held: give
-  // a large one back, or every client that once sent 64 KiB keeps 64 KiB
-  // (seen in tests/soak).
-  if (buffer_.capacity() > large_read_buffer)
-    buffer_.shrink_to_fit();
+  seal(*f);
   loop_.metrics().messages_received.Increment();
   loop_.publish(std::move(f));
+  if (closing_)
+    return; // publishing to its own room may have closed this client as slow
+  // While the room's backlog is over the limit its publishers wait: TCP
+  // slows them down instead of the queues growing.
+  if (loop_.room_backlogged(*this)) {
+    read_paused_ = true;
+    loop_.reading_paused(*this);
+    return;
+  }
   do_read();
 }
 
+void websocket_session::resume_reading() {
+  if (!read_paused_)
+    return;
+  read_paused_ = false;
+  if (!closing_)
+    do_read();
+}
+
 void websocket_session::send(const frame_ptr& f) {
-  if (closing_) {
+  if (closing_ || broken_) {
     loop_.metrics().dropped(drop_reason::closing).Increment();
     return;
   }
-  if (!queue_.push(f)) {
-    loop_.metrics().slow_consumer_closes.Increment();
-    if (auto suppressed = loop_.admission().close_log.allow())
-      spdlog::info("closing slow consumer in room {}: {} bytes queued, bound {}{}", room_, queue_.bytes(),
-                   queue_.max_bytes(), suppressed_note(*suppressed));
-    // This message is dropped with the client, and so are the waiting ones (in close()).
+  auto& opts = loop_.options();
+  if (out_.bytes() + f->bytes().size() > opts.hard_queue_bytes) {
     loop_.metrics().dropped(drop_reason::slow_consumer).Increment();
-    close(websocket::close_code::policy_error, "slow consumer", close_reason::slow_consumer);
+    close_as_slow("over the hard queue bound");
     return;
   }
-  if (!queue_.writing())
-    do_write();
+  queue(f);
+  if (!over_limit_ && out_.bytes() > opts.max_queue_bytes) {
+    over_limit_ = true;
+    over_since_ = clock::now();
+    loop_.backlog_over(*this);
+  }
 }
 
-void websocket_session::do_write() {
-  const frame& f = queue_.start_write();
-  ws_.binary(f.binary);
-  ws_.async_write(boost::asio::buffer(f.bytes),
-                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+void websocket_session::queue(frame_ptr f) {
+  out_.push(std::move(f));
+  schedule_flush();
 }
 
-void websocket_session::on_write(beast::error_code ec, std::size_t) {
-  queue_.finish_write();
-  if (ec)
-    return; // the pending read ends the session
-  loop_.metrics().messages_delivered.Increment();
-  if (queue_.has_waiting() && !closing_)
-    do_write();
+void websocket_session::schedule_flush() {
+  if (flush_scheduled_ || write_waiting_ || held_ || broken_)
+    return;
+  flush_scheduled_ = true;
+  loop_.schedule_flush(shared_from_this());
+}
+
+void websocket_session::flush() {
+  flush_scheduled_ = false;
+  if (!write_waiting_ && !held_)
+    write_now();
+}
+
+void websocket_session::write_now() {
+  auto& socket = ws_.next_layer().socket();
+  auto r = out_.flush(socket.native_handle());
+  if (r.messages)
+    loop_.metrics().messages_delivered.Increment(static_cast<double>(r.messages));
+  if (r.error) {
+    // The peer is gone; the pending read ends the session.
+    broken_ = true;
+    if (auto dropped = out_.drop_all(); dropped && joined_)
+      loop_.metrics().dropped(drop_reason::closing).Increment(static_cast<double>(dropped));
+    beast::error_code ignored;
+    socket.shutdown(boost::asio::socket_base::shutdown_both, ignored);
+  } else if (r.blocked && !write_waiting_) {
+    write_waiting_ = true;
+    socket.async_wait(boost::asio::socket_base::wait_write, [self = shared_from_this()](beast::error_code ec) {
+      self->write_waiting_ = false;
+      if (!ec)
+        self->write_now();
+    });
+  }
+  update_backlog();
+}
+
+void websocket_session::update_backlog() {
+  if (over_limit_ && out_.bytes() <= loop_.options().max_queue_bytes) {
+    over_limit_ = false;
+    loop_.backlog_under(*this);
+  }
+}
+
+void websocket_session::check_slow(clock::time_point now) {
+  if (over_limit_ && !closing_ && now - over_since_ > loop_.options().slow_consumer_grace)
+    close_as_slow("over --max-queue-bytes for longer than --slow-consumer-grace");
+}
+
+void websocket_session::close_as_slow(std::string_view why) {
+  loop_.metrics().slow_consumer_closes.Increment();
+  if (auto suppressed = loop_.admission().close_log.allow())
+    spdlog::info("closing slow consumer in room {}: {} bytes queued, {}{}", room_, out_.bytes(), why,
+                 suppressed_note(*suppressed));
+  close(websocket::close_code::policy_error, "slow consumer", close_reason::slow_consumer);
+}
+
+void websocket_session::check_idle() {
+  if (!accepted_ || closing_ || read_paused_)
+    return;
+  if (out_.empty())
+    out_.release_memory();
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(ws_.next_layer().socket().native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+    return;
+  auto silent = std::chrono::milliseconds{info.tcpi_last_data_recv};
+  auto timeout = loop_.options().idle_timeout;
+  if (silent >= timeout) {
+    // Like Beast's own idle timeout: the socket is closed, no close frame.
+    closing_ = true;
+    reason_ = close_reason::idle_timeout;
+    if (auto dropped = out_.drop_all())
+      loop_.metrics().dropped(drop_reason::closing).Increment(static_cast<double>(dropped));
+    beast::error_code ignored;
+    ws_.next_layer().socket().close(ignored);
+  } else if (silent >= timeout / 2) {
+    if (!pinged_) {
+      pinged_ = true;
+      ws_.async_ping({}, [self = shared_from_this()](beast::error_code) {});
+    }
+  } else {
+    pinged_ = false;
+  }
 }
 
 void websocket_session::shutdown() {
@@ -169,27 +311,43 @@ void websocket_session::shutdown() {
 void websocket_session::close(websocket::close_code code, std::string_view why, close_reason reason) {
   if (closing_)
     return;
+  auto self = shared_from_this(); // a paused session may be held only by its loop's list
   closing_ = true;
   reason_ = reason;
-  if (auto dropped = queue_.drop_waiting())
+  if (auto dropped = out_.drop_unstarted())
     loop_.metrics()
         .dropped(reason == close_reason::slow_consumer ? drop_reason::slow_consumer : drop_reason::closing)
         .Increment(static_cast<double>(dropped));
+  if (over_limit_) {
+    over_limit_ = false;
+    loop_.backlog_under(*this);
+  }
+  if (read_paused_) {
+    read_paused_ = false;
+    loop_.unpause(*this); // async_close below does the reading, and keeps the session
+  }
   // Before the handshake there is no WebSocket to close politely.
   if (!accepted_) {
-    beast::get_lowest_layer(ws_).close();
+    beast::error_code ignored;
+    ws_.next_layer().socket().close(ignored);
     return;
   }
+  release();
   // async_close reads (and drops) what the client still sends until its close
   // answer comes; when no read of ours is pending it is the only reader, and
   // none must be started after it (a read queued behind it was seen never to
   // complete, keeping the session alive for good: found by tests/fuzz).
-  ws_.async_close(websocket::close_reason{code, why},
-                  [self = shared_from_this()](beast::error_code) { self->close_timer_.cancel(); });
-  close_timer_.expires_after(loop_.options().close_grace);
-  close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec)
-      beast::get_lowest_layer(self->ws_).close();
+  ws_.async_close(websocket::close_reason{code, why}, [self = shared_from_this()](beast::error_code) {
+    if (self->close_timer_)
+      self->close_timer_->cancel();
+  });
+  close_timer_ = std::make_unique<boost::asio::steady_timer>(ws_.get_executor());
+  close_timer_->expires_after(loop_.options().close_grace);
+  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) {
+      beast::error_code ignored;
+      self->ws_.next_layer().socket().close(ignored);
+    }
   });
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 
 #include "net/admission.hpp"
+#include "net/frame_writer.hpp"
 #include "net/http_routes.hpp"
-#include "net/send_queue.hpp"
+#include "net/payload_buffer.hpp"
+#include "net/session_stream.hpp"
 #include "proto/chat_metrics.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -15,11 +17,14 @@
 namespace chatd::net {
 
 class io_loop;
+struct room_state;
 
-// One WebSocket client in one room. Owns its socket, read buffer and outbound
-// queue; lives on its loop's thread only, for as long as it has a pending
-// handler. It is in its loop's room table from a successful handshake until
-// it is destroyed.
+// One WebSocket client in one room. Owns its socket and its outbound queue;
+// lives on its loop's thread only, for as long as it has a pending handler.
+// It is in its loop's room table from a successful handshake until it is
+// destroyed. Beast reads and speaks the protocol; what goes out (Beast's own
+// frames and the shared message frames) leaves through one frame_writer, in
+// one gather write per loop pass.
 class websocket_session : public std::enable_shared_from_this<websocket_session> {
 public:
   // `admitted`: the session holds a connection slot of its loop's admission
@@ -31,37 +36,75 @@ public:
   // Completes the upgrade this request asked for.
   void run(http_request req);
 
-  // Queues a message for this client. Over the queue bound the client is
-  // closed as a slow consumer; the caller never waits.
+  // Queues a message for this client. Over the hard queue bound, or over
+  // --max-queue-bytes for longer than the grace period, the client is closed
+  // as a slow consumer; the caller never waits.
   void send(const frame_ptr& f);
 
   // Closes with 1001 (going away): the server is stopping.
   void shutdown();
 
+  // Called by the loop: the end of a pass (write what is queued); peers
+  // know of this node's members now (answer the handshake); the room's
+  // backlog went down (read again); the idle and slow-consumer sweeps.
+  void flush();
+  void release();
+  void resume_reading();
+  void check_idle();
+  void check_slow(std::chrono::steady_clock::time_point now);
+
   const std::string& room() const { return room_; }
+  bool held() const { return held_; }
+  bool read_paused() const { return read_paused_; }
+  bool over_limit() const { return over_limit_; }
+
+  // The loop's bookkeeping: the session's place in its room.
+  room_state* room_entry = nullptr;
+  std::size_t slot = 0;
+  std::uint64_t generation = 0; // of the room's presence this session waits for
 
 private:
+  friend void session_writer::queue_control(websocket_session&, std::string);
+  friend bool session_writer::drain(websocket_session&);
+
   void on_accept(boost::beast::error_code ec);
   void do_read();
+  void on_frame_start(boost::beast::error_code ec, std::size_t);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
-  void do_write();
-  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void end_reading(boost::beast::error_code ec);
+  void handle_message();
+  void queue(frame_ptr f);
+  void schedule_flush();
+  void write_now();
+  void update_backlog();
   // Starts the close handshake with `code`; the socket is closed under it
   // if the peer has not finished the handshake within close_grace.
   void close(boost::beast::websocket::close_code code, std::string_view why, close_reason reason);
+  void close_as_slow(std::string_view why);
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
-  boost::beast::flat_buffer buffer_;
+  boost::beast::websocket::stream<session_stream> ws_;
   io_loop& loop_;
   std::string room_;
-  send_queue queue_;
+  frame_writer out_;
+  // The message being read, with room for its frame header in front; empty
+  // (nothing allocated) between messages.
+  std::string reading_;
+  payload_buffer read_buffer_{reading_};
   token_bucket messages_;
-  boost::asio::steady_timer close_timer_;
+  std::unique_ptr<boost::asio::steady_timer> close_timer_; // only while closing
+  std::chrono::steady_clock::time_point over_since_;       // when the queue went over --max-queue-bytes
+  close_reason reason_ = close_reason::client;
   bool admitted_;
   bool accepted_ = false; // the WebSocket handshake is done
   bool joined_ = false;
   bool closing_ = false;
-  close_reason reason_ = close_reason::client;
+  bool held_ = true; // nothing is written until the handshake answer may go
+  bool flush_scheduled_ = false;
+  bool write_waiting_ = false; // the socket was full: waiting until it is writable
+  bool broken_ = false;        // a write failed
+  bool read_paused_ = false;   // the room's backlog is over the limit: not reading
+  bool over_limit_ = false;    // the queue is over --max-queue-bytes
+  bool pinged_ = false;        // the idle sweep sent a ping
 };
 
 } // namespace chatd::net

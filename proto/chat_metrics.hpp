@@ -65,6 +65,7 @@ public:
   prometheus::Counter& messages_received;
   prometheus::Counter& messages_delivered;
   prometheus::Counter& slow_consumer_closes;
+  prometheus::Counter& reads_paused;
   prometheus::Gauge& rooms;
   prometheus::Histogram& broadcast_latency;
   prometheus::Gauge& cluster_peers;

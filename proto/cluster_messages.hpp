@@ -7,17 +7,24 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace chatd {
 
 // Bumped whenever what crosses the cluster port changes shape. Peers with
 // another version are refused at the hello, before any message flows.
-inline constexpr std::uint32_t cluster_protocol_version = 1;
+inline constexpr std::uint32_t cluster_protocol_version = 2;
 
 // Between the cluster actors of two nodes.
 using hello_atom = caf::atom_constant<caf::atom("hello")>;     // (hello, version, node id) -> (version, node id)
 using census_atom = caf::atom_constant<caf::atom("census")>;   // (census, node id, connections)
-using forward_atom = caf::atom_constant<caf::atom("forward")>; // (forward, cluster_frame)
+using forward_atom = caf::atom_constant<caf::atom("forward")>; // (forward, cluster_batch)
+// Interest routing: a node tells its peers which rooms it has members of.
+using interest_atom = caf::atom_constant<caf::atom("interest")>; // (interest, room) -> (ack): first member here
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using nointerest_atom = caf::atom_constant<caf::atom("nointrst")>; // (nointrst, room): last member gone
+using rooms_atom = caf::atom_constant<caf::atom("rooms")>;
+using get_rooms_atom = caf::atom_constant<caf::atom("getrooms")>; // (getrooms) -> (rooms, room_list): at link-up
 
 // A client message on its way to another node. The bytes are copied once per
 // peer link; the receiving node shares them among its loops as a frame.
@@ -32,9 +39,25 @@ typename Inspector::result_type inspect(Inspector& f, cluster_frame& x) {
   return f(caf::meta::type_name("chatd.cluster_frame.v1"), x.room, x.bytes, x.binary);
 }
 
+// What one hop between two nodes carries: the messages of one batch whose
+// rooms the receiving node has members of.
+using cluster_batch = std::vector<cluster_frame>;
+
+// The rooms a node has members of.
+struct room_list {
+  std::vector<std::string> rooms;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room_list& x) {
+  return f(caf::meta::type_name("chatd.room_list.v2"), x.rooms);
+}
+
 // Registers every type above with CAF so it can cross the wire.
 inline void add_cluster_message_types(caf::actor_system_config& config) {
   config.add_message_type<cluster_frame>("chatd.cluster_frame.v1");
+  config.add_message_type<cluster_batch>("chatd.cluster_batch.v2");
+  config.add_message_type<room_list>("chatd.room_list.v2");
 }
 
 } // namespace chatd

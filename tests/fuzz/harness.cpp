@@ -46,8 +46,9 @@ public:
   explicit loopback_events(net::io_loop& loop) : loop_(loop) {}
   void on_join(const std::string&, bool) override {}
   void on_leave(const std::string&, bool) override {}
-  void on_publish(const frame_ptr& f) override {
-    boost::asio::post(loop_.context(), [&loop = loop_, f] { loop.deliver(f); });
+  void on_node_interest(const std::string&, bool, std::uint64_t) override {}
+  void on_publish(std::vector<frame_ptr> batch) override {
+    boost::asio::post(loop_.context(), [&loop = loop_, batch = std::move(batch)] { loop.deliver(batch); });
   }
   void on_stopped() override {}
 
@@ -65,6 +66,8 @@ net::server_options fuzz_options() {
   options.threads = 1;
   options.max_message_bytes = 1024;
   options.max_queue_bytes = 2048;
+  options.hard_queue_bytes = 8192;
+  options.slow_consumer_grace = std::chrono::milliseconds(300);
   options.http_timeout = std::chrono::milliseconds(1000);
   options.handshake_timeout = std::chrono::milliseconds(1000);
   options.idle_timeout = std::chrono::milliseconds(2000);
@@ -102,6 +105,9 @@ struct running_server {
 
   running_server() {
     server.loop(0).set_events(&events);
+    // As if a peer's rooms were unknown: every message leaves the loop and
+    // comes back through `events`.
+    server.directory().add_unknown_peer();
     server.listen();
     server.start();
   }

@@ -7,6 +7,8 @@
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
+
 using namespace chatd;
 using namespace std::chrono_literals;
 
@@ -14,14 +16,11 @@ namespace {
 
 // Stands in for a loop: forwards what it is given to the test, tagged with its index.
 caf::behavior fake_loop(caf::event_based_actor*, caf::actor test, std::uint64_t index) {
-  return {[=](deliver_atom, const frame_ptr& f) { caf::anon_send(test, index, f); }};
+  return {[=](deliver_atom, const frame_batch& batch) { caf::anon_send(test, index, batch); }};
 }
 
 frame_ptr make_frame(std::string room, std::string bytes) {
-  auto f = std::make_shared<frame>();
-  f->room = std::move(room);
-  f->bytes = std::move(bytes);
-  return f;
+  return make_message_frame(std::move(room), bytes, false, std::chrono::steady_clock::now());
 }
 
 class actors_test : public ::testing::Test {
@@ -40,19 +39,25 @@ TEST_F(actors_test, broadcaster_sends_once_to_each_other_loop_with_members) {
   self_->send(b, route_atom::value, std::string{"r"}, std::uint64_t{2}, true);
   self_->send(b, route_atom::value, std::string{"other"}, std::uint64_t{1}, true);
   auto f = make_frame("r", "hello");
-  self_->send(b, publish_atom::value, f, std::uint64_t{0});
+  auto g = make_frame("other", "elsewhere");
+  auto h = make_frame("r", "again");
+  // One pass of loop 0 published three messages: one hop per target loop.
+  self_->send(b, publish_atom::value, frame_batch{f, g, h}, std::uint64_t{0});
 
-  // Only loop 2: loop 0 is the origin, loop 1 has no member of "r".
-  self_->receive([&](std::uint64_t index, const frame_ptr& got) {
-    EXPECT_EQ(index, 2u);
-    EXPECT_EQ(got.get(), f.get()); // the same shared frame, not a copy
-  });
-  self_->receive([](std::uint64_t, const frame_ptr&) { FAIL() << "delivered twice"; }, caf::after(200ms) >> [] {});
+  // Loop 2 gets the two of "r" in order, loop 1 the one of "other"; loop 0
+  // is the origin. Each is the same shared frame, not a copy.
+  std::map<std::uint64_t, frame_batch> got;
+  for (int i = 0; i < 2; ++i)
+    self_->receive([&](std::uint64_t index, const frame_batch& batch) { got[index] = batch; });
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[2], (frame_batch{f, h}));
+  EXPECT_EQ(got[1], (frame_batch{g}));
+  self_->receive([](std::uint64_t, const frame_batch&) { FAIL() << "delivered twice"; }, caf::after(200ms) >> [] {});
 
   // After loop 2's last member leaves, nothing goes there.
   self_->send(b, route_atom::value, std::string{"r"}, std::uint64_t{2}, false);
-  self_->send(b, publish_atom::value, f, std::uint64_t{0});
-  self_->receive([](std::uint64_t, const frame_ptr&) { FAIL() << "delivered to a loop without members"; },
+  self_->send(b, publish_atom::value, frame_batch{f}, std::uint64_t{0});
+  self_->receive([](std::uint64_t, const frame_batch&) { FAIL() << "delivered to a loop without members"; },
                  caf::after(200ms) >> [] {});
   for (auto& a : loops)
     self_->send_exit(a, caf::exit_reason::user_shutdown);

@@ -25,11 +25,12 @@ public:
   loopback_events(chatd::net::server& server, std::size_t self) : server_(server), self_(self) {}
   void on_join(const std::string&, bool) override {}
   void on_leave(const std::string&, bool) override {}
-  void on_publish(const chatd::frame_ptr& f) override {
+  void on_node_interest(const std::string&, bool, std::uint64_t) override {}
+  void on_publish(std::vector<chatd::frame_ptr> batch) override {
     for (std::size_t i = 0; i < server_.loop_count(); ++i)
       if (i != self_) {
         auto& loop = server_.loop(i);
-        asio::post(loop.context(), [&loop, f] { loop.deliver(f); });
+        asio::post(loop.context(), [&loop, batch] { loop.deliver(batch); });
       }
   }
   void on_stopped() override {}
