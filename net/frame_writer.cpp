@@ -58,7 +58,7 @@ frame_writer::result frame_writer::flush(int fd) {
     while (left > 0) {
       auto size = frames_[head_]->bytes().size() - offset_;
       if (left < size) {
-        offset_ += left;
+        offset_ += static_cast<std::uint32_t>(left);
         break;
       }
       left -= size;
@@ -104,7 +104,8 @@ std::size_t frame_writer::drop_all() {
     if (!frames_[i]->control)
       ++dropped;
   frames_.clear();
-  head_ = offset_ = bytes_ = 0;
+  head_ = offset_ = 0;
+  bytes_ = 0;
   return dropped;
 }
 

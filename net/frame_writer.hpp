@@ -3,6 +3,7 @@
 #include "proto/frame.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace chatd::net {
@@ -44,9 +45,9 @@ private:
   void pop_front();
 
   std::vector<frame_ptr> frames_;
-  std::size_t head_ = 0;   // first frame not fully written
-  std::size_t offset_ = 0; // bytes of frames_[head_] already written
-  std::size_t bytes_ = 0;  // bytes not written yet
+  std::uint32_t head_ = 0;   // first frame not fully written
+  std::uint32_t offset_ = 0; // bytes of frames_[head_] already written
+  std::size_t bytes_ = 0;    // bytes not written yet
 };
 
 } // namespace chatd::net

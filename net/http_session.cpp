@@ -17,9 +17,7 @@ constexpr std::uint32_t header_limit = 8 * 1024;
 constexpr std::uint64_t body_limit = 64 * 1024;
 } // namespace
 
-http_session::http_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop)
-  : stream_(std::move(socket))
-  , loop_(loop) {
+http_session::http_session(loop_socket&& socket, io_loop& loop) : stream_(std::move(socket)), loop_(loop) {
   loop_.track(*this);
 }
 
@@ -100,8 +98,8 @@ void http_session::upgrade() {
     refuse(refusal_reason::handshake_rate, "handshake rate over --max-handshakes-per-second");
   // The timer of this stream must not fire on the socket the WebSocket now owns.
   stream_.expires_never();
-  std::make_shared<websocket_session>(stream_.release_socket(), loop_, std::move(route.room), admitted)
-      ->run(parser_->release());
+  std::make_shared<websocket_session>(stream_.release_socket(), loop_, admitted)
+      ->run(parser_->release(), std::move(route.room));
 }
 
 void http_session::refuse(refusal_reason reason, std::string_view why) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "net/http_routes.hpp"
+#include "net/session_stream.hpp"
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -16,7 +17,7 @@ class io_loop;
 // hands a WebSocket upgrade over to a websocket_session.
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  http_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop);
+  http_session(loop_socket&& socket, io_loop& loop);
   ~http_session();
 
   void run();
@@ -32,7 +33,7 @@ private:
   void respond(http_response res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
 
-  boost::beast::tcp_stream stream_;
+  boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::io_context::executor_type> stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http_response> response_;

@@ -64,7 +64,7 @@ void io_loop::stop() {
 }
 
 void io_loop::do_accept() {
-  acceptor_.async_accept(ioc_, [this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(ioc_, [this](boost::system::error_code ec, loop_socket socket) {
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted)
         return;
@@ -170,20 +170,20 @@ void io_loop::end_of_pass() {
   writing_.clear();
 }
 
-bool io_loop::join(websocket_session& session) {
+bool io_loop::join(websocket_session& session, const std::string& name) {
   if (stopping_) {
     session.shutdown();
     return false;
   }
-  auto [it, added] = rooms_.try_emplace(session.room());
+  auto [it, added] = rooms_.try_emplace(name);
   auto& room = it->second;
   bool hold = false;
   if (added) {
     room.name = &it->first;
-    room.presence = directory_.get(session.room());
+    room.presence = directory_.get(name);
     auto state = room.presence->add_loop([&](std::uint64_t generation) {
       if (events_)
-        events_->on_node_interest(session.room(), true, generation);
+        events_->on_node_interest(name, true, generation);
     });
     if (directory_.clustered() && !state.announced) {
       hold = true;
@@ -199,12 +199,12 @@ bool io_loop::join(websocket_session& session) {
       }
   }
   session.room_entry = &room;
-  session.slot = room.members.size();
+  session.slot = static_cast<std::uint32_t>(room.members.size());
   room.members.push_back(&session);
   ++member_count_;
   metrics_.connections.Increment();
   if (events_)
-    events_->on_join(session.room(), added);
+    events_->on_join(name, added);
   return hold;
 }
 

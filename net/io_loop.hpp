@@ -69,7 +69,7 @@ public:
   // Called by sessions, on this loop's thread.
   void publish(frame_ptr f);
   // True when the session must wait for announced() before its handshake is answered.
-  bool join(websocket_session& session);
+  bool join(websocket_session& session, const std::string& name);
   void leave(websocket_session& session);
   void schedule_flush(std::shared_ptr<websocket_session> session);
   void backlog_over(websocket_session& session);

@@ -2,6 +2,7 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/compose.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -16,6 +17,11 @@
 namespace chatd::net {
 
 class websocket_session;
+
+// A connection's socket, bound to its loop's io_context: smaller than
+// tcp::socket (no type-erased executor), and so is every pending operation
+// on it (each holds a copy of the executor).
+using loop_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 // What the stream needs of its session (implemented in websocket_session.cpp).
 namespace session_writer {
@@ -34,12 +40,12 @@ bool drain(websocket_session& session);
 // another, however the socket splits the writes.
 class session_stream {
 public:
-  using executor_type = boost::asio::ip::tcp::socket::executor_type;
+  using executor_type = loop_socket::executor_type;
 
-  explicit session_stream(boost::asio::ip::tcp::socket&& socket) : socket_(std::move(socket)) {}
+  explicit session_stream(loop_socket&& socket) : socket_(std::move(socket)) {}
 
   void attach(websocket_session& session) { session_ = &session; }
-  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  loop_socket& socket() { return socket_; }
   executor_type get_executor() noexcept { return socket_.get_executor(); }
 
   template <class MutableBufferSequence, class ReadHandler>
@@ -66,7 +72,7 @@ public:
   websocket_session& session() { return *session_; }
 
 private:
-  boost::asio::ip::tcp::socket socket_;
+  loop_socket socket_;
   websocket_session* session_ = nullptr;
 };
 

@@ -34,14 +34,18 @@ void teardown(beast::role_type role, session_stream& stream, beast::error_code& 
   websocket::teardown(role, stream.socket(), ec);
 }
 
-websocket_session::websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room,
-                                     bool admitted)
+websocket_session::websocket_session(loop_socket&& socket, io_loop& loop, bool admitted)
   : ws_(std::move(socket))
   , loop_(loop)
-  , room_(std::move(room))
-  , messages_(loop.options().max_messages_per_second, loop.options().max_messages_per_second)
   , admitted_(admitted) {
   ws_.next_layer().attach(*this);
+  if (auto rate = loop.options().max_messages_per_second; rate > 0)
+    messages_ = std::make_unique<token_bucket>(rate, rate);
+}
+
+const std::string& websocket_session::room() const {
+  static const std::string none;
+  return room_entry ? *room_entry->name : none;
 }
 
 websocket_session::~websocket_session() {
@@ -57,7 +61,7 @@ websocket_session::~websocket_session() {
   loop_.metrics().closed(reason_).Increment();
 }
 
-void websocket_session::run(http_request req) {
+void websocket_session::run(http_request req, std::string room) {
   auto& opts = loop_.options();
   beast::error_code ec;
   ws_.next_layer().socket().non_blocking(true, ec);
@@ -68,10 +72,10 @@ void websocket_session::run(http_request req) {
       [](websocket::response_type& res) { res.set(beast::http::field::server, "chatd"); }));
   ws_.read_message_max(opts.max_message_bytes);
   // Beast queues the answer here, synchronously; it stays held until on_accept.
-  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
+  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this(), std::move(room)));
 }
 
-void websocket_session::on_accept(beast::error_code ec) {
+void websocket_session::on_accept(const std::string& room, beast::error_code ec) {
   if (ec) {
     loop_.metrics().refused(refusal_reason::handshake_failed).Increment();
     spdlog::debug("websocket handshake failed: {}", ec.message());
@@ -89,7 +93,7 @@ void websocket_session::on_accept(beast::error_code ec) {
   loop_.metrics().connections_accepted.Increment();
   // The route is in place before the client can see the answer; in a
   // cluster the loop may hold the answer until peers know of the room.
-  if (!loop_.join(*this))
+  if (!loop_.join(*this, room))
     release();
   do_read();
 }
@@ -151,10 +155,10 @@ void websocket_session::handle_message() {
     return;
   }
   const auto now = clock::now();
-  if (!messages_.take(now)) {
+  if (messages_ && !messages_->take(now)) {
     reading_ = std::string{};
     if (auto suppressed = loop_.admission().close_log.allow())
-      spdlog::warn("closing a client in room {}: over --max-messages-per-second ({}){}", room_,
+      spdlog::warn("closing a client in room {}: over --max-messages-per-second ({}){}", room(),
                    loop_.options().max_messages_per_second, suppressed_note(*suppressed));
     close(websocket::close_code::policy_error, "message rate limit", close_reason::rate_limit);
     return;
@@ -164,12 +168,12 @@ void websocket_session::handle_message() {
   reading_ = std::string{};
   if (!binary && !valid_utf8(f->payload())) {
     if (auto suppressed = loop_.admission().close_log.allow())
-      spdlog::info("closing a client in room {}: text message is not valid UTF-8{}", room_,
+      spdlog::info("closing a client in room {}: text message is not valid UTF-8{}", room(),
                    suppressed_note(*suppressed));
     close(websocket::close_code::bad_payload, "invalid UTF-8", close_reason::protocol_error);
     return;
   }
-  f->room = room_;
+  f->room = room();
   f->binary = binary;
   f->received_at = now;
   seal(*f);
@@ -270,7 +274,7 @@ void websocket_session::check_slow(clock::time_point now) {
 void websocket_session::close_as_slow(std::string_view why) {
   loop_.metrics().slow_consumer_closes.Increment();
   if (auto suppressed = loop_.admission().close_log.allow())
-    spdlog::info("closing slow consumer in room {}: {} bytes queued, {}{}", room_, out_.bytes(), why,
+    spdlog::info("closing slow consumer in room {}: {} bytes queued, {}{}", room(), out_.bytes(), why,
                  suppressed_note(*suppressed));
   close(websocket::close_code::policy_error, "slow consumer", close_reason::slow_consumer);
 }

@@ -30,11 +30,11 @@ public:
   // `admitted`: the session holds a connection slot of its loop's admission
   // and joins its room; otherwise it completes the handshake only to close
   // with 1013 (try again later).
-  websocket_session(boost::asio::ip::tcp::socket&& socket, io_loop& loop, std::string room, bool admitted = true);
+  websocket_session(loop_socket&& socket, io_loop& loop, bool admitted = true);
   ~websocket_session();
 
-  // Completes the upgrade this request asked for.
-  void run(http_request req);
+  // Completes the upgrade this request asked for, into `room`.
+  void run(http_request req, std::string room);
 
   // Queues a message for this client. Over the hard queue bound, or over
   // --max-queue-bytes for longer than the grace period, the client is closed
@@ -53,21 +53,22 @@ public:
   void check_idle();
   void check_slow(std::chrono::steady_clock::time_point now);
 
-  const std::string& room() const { return room_; }
+  // The room's name, from the loop's table: empty until the session joined.
+  const std::string& room() const;
   bool held() const { return held_; }
   bool read_paused() const { return read_paused_; }
   bool over_limit() const { return over_limit_; }
 
   // The loop's bookkeeping: the session's place in its room.
   room_state* room_entry = nullptr;
-  std::size_t slot = 0;
   std::uint64_t generation = 0; // of the room's presence this session waits for
+  std::uint32_t slot = 0;
 
 private:
   friend void session_writer::queue_control(websocket_session&, std::string);
   friend bool session_writer::drain(websocket_session&);
 
-  void on_accept(boost::beast::error_code ec);
+  void on_accept(const std::string& room, boost::beast::error_code ec);
   void do_read();
   void on_frame_start(boost::beast::error_code ec, std::size_t);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
@@ -84,13 +85,12 @@ private:
 
   boost::beast::websocket::stream<session_stream> ws_;
   io_loop& loop_;
-  std::string room_;
   frame_writer out_;
   // The message being read, with room for its frame header in front; empty
   // (nothing allocated) between messages.
   std::string reading_;
   payload_buffer read_buffer_{reading_};
-  token_bucket messages_;
+  std::unique_ptr<token_bucket> messages_;                 // only with --max-messages-per-second
   std::unique_ptr<boost::asio::steady_timer> close_timer_; // only while closing
   std::chrono::steady_clock::time_point over_since_;       // when the queue went over --max-queue-bytes
   close_reason reason_ = close_reason::client;
