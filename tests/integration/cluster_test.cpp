@@ -1,6 +1,7 @@
 // Three real chatd processes on loopback forming a full mesh over CAF remoting.
 #include "chatd_process.hpp"
 #include "free_port.hpp"
+#include "http_probe.hpp"
 #include "metrics_scrape.hpp"
 #include "wait_until.hpp"
 #include "ws_client.hpp"
@@ -119,6 +120,80 @@ TEST_F(Cluster, RoomsStayIsolatedAcrossNodes) {
   // Had "for a" leaked into room b, it would be read here.
   EXPECT_EQ(b2->read(), text_message("b again"));
   EXPECT_EQ(a1->read(), text_message("a again"));
+}
+
+// Interest routing: a node gets a room's messages only while it has members
+// of the room; a new member there gets the very next message.
+TEST_F(Cluster, ANodeWithoutMembersOfARoomGetsNoneOfItsMessages) {
+  start_all();
+  auto a1 = client(0, "/rooms/a");
+  auto a2 = client(1, "/rooms/a");
+  auto b3 = client(2, "/rooms/b"); // n3 has members, but not of room a
+  for (std::size_t i = 0; i < 3; ++i)
+    wait_for_clients(i, 1);
+  const std::string to_n2 = "chat_cluster_link_messages_sent_total{peer=\"n2\"}";
+  const std::string to_n3 = "chat_cluster_link_messages_sent_total{peer=\"n3\"}";
+  for (int i = 0; i < 20; ++i)
+    a1->send_text("a" + std::to_string(i));
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(a1->read(), text_message("a" + std::to_string(i)));
+    EXPECT_EQ(a2->read(), text_message("a" + std::to_string(i)));
+  }
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), to_n2, 20), 20);
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), to_n3, 0), 0);
+  EXPECT_EQ(wait_for_metric(nodes_[2]->port(), "chat_cluster_messages_received_total", 0), 0);
+  // Not sending to a node without members is no drop either.
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), "chat_cluster_messages_dropped_total", 0), 0);
+
+  // A member of a joins on n3: the next message of a reaches it, however
+  // soon after its handshake it is sent.
+  auto a3 = client(2, "/rooms/a");
+  a1->send_text("now n3 too");
+  EXPECT_EQ(a3->read(), text_message("now n3 too"));
+  EXPECT_EQ(a1->read(), text_message("now n3 too"));
+  EXPECT_EQ(a2->read(), text_message("now n3 too"));
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), to_n3, 1), 1);
+  // Its last member of a leaves: no more of a's messages go there.
+  a3->close();
+  ASSERT_EQ(wait_for_metric(nodes_[2]->port(), "chat_connections", 1), 1.0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        a1->send_text("probe");
+        EXPECT_EQ(a1->read(), text_message("probe"));
+        EXPECT_EQ(a2->read(), text_message("probe"));
+        auto sent = metric_value(http_get(nodes_[0]->port(), "/metrics").body, to_n3);
+        std::this_thread::sleep_for(50ms);
+        return sent == metric_value(http_get(nodes_[0]->port(), "/metrics").body, to_n3);
+      },
+      10s, 100ms));
+  const auto settled = metric_value(http_get(nodes_[0]->port(), "/metrics").body, to_n3);
+  a1->send_text("after n3 left");
+  EXPECT_EQ(a1->read(), text_message("after n3 left"));
+  EXPECT_EQ(a2->read(), text_message("after n3 left"));
+  EXPECT_EQ(wait_for_metric(nodes_[0]->port(), to_n3, settled.value_or(-1), 1s), settled);
+  b3->send_text("b still works");
+  EXPECT_EQ(b3->read(), text_message("b still works"));
+}
+
+// Every node's first member of a room joins at the same moment, and each
+// sends at once: every member gets every message.
+TEST_F(Cluster, FirstMembersOnEveryNodeGetEachOthersFirstMessages) {
+  start_all();
+  for (int round = 0; round < 5; ++round) {
+    const std::string room = "/rooms/fresh" + std::to_string(round);
+    std::vector<std::unique_ptr<ws_client>> clients;
+    for (std::size_t i = 0; i < 3; ++i)
+      clients.push_back(client(i, room));
+    for (std::size_t i = 0; i < 3; ++i)
+      clients[i]->send_text("hi from n" + std::to_string(i + 1));
+    for (auto& c : clients) {
+      std::vector<std::string> got;
+      for (int i = 0; i < 3; ++i)
+        got.push_back(c->read().data);
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, (std::vector<std::string>{"hi from n1", "hi from n2", "hi from n3"})) << room;
+    }
+  }
 }
 
 TEST_F(Cluster, AThousandMessagesKeepTheirOrderOnEveryNode) {

@@ -84,7 +84,9 @@ TEST(Limits, SlowConsumerIsClosedWhileOthersReceiveEverything) {
   constexpr std::size_t message_bytes = 32 * 1024;
   // 12.5 MiB in total: far more than the 256 KiB queue plus what the
   // kernel buffers (tcp_wmem max 4 MiB, a 4 KiB receive buffer) can hold.
-  chatd_process chatd({"--max-queue-bytes", "262144"});
+  // Over the bound the room's publishers wait (here: the sender) until the
+  // client that never reads is closed, one grace period later.
+  chatd_process chatd({"--max-queue-bytes", "262144", "--slow-consumer-grace", "1s"});
   const unsigned short port = chatd.port();
 
   ws_client slow;

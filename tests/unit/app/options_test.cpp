@@ -38,7 +38,19 @@ TEST(options, defaults_match_the_contract) {
   EXPECT_FALSE(p.opts.server.node_id.empty());
   EXPECT_EQ(p.opts.server.max_message_bytes, 65536u);
   EXPECT_EQ(p.opts.server.max_queue_bytes, 1048576u);
+  EXPECT_EQ(p.opts.server.hard_queue_bytes, 16u << 20);
+  EXPECT_EQ(p.opts.server.slow_consumer_grace, 5s);
   EXPECT_EQ(p.opts.server.idle_timeout, 60s);
+}
+
+TEST(options, the_hard_queue_bound_follows_a_large_soft_one_unless_given) {
+  auto large = parse({"--max-queue-bytes", "8MiB"});
+  ASSERT_FALSE(large.exit_code) << large.err;
+  EXPECT_EQ(large.opts.server.hard_queue_bytes, 32u << 20);
+  auto given = parse({"--max-queue-bytes", "8MiB", "--max-queue-bytes-hard", "9MiB", "--slow-consumer-grace", "250ms"});
+  ASSERT_FALSE(given.exit_code) << given.err;
+  EXPECT_EQ(given.opts.server.hard_queue_bytes, 9u << 20);
+  EXPECT_EQ(given.opts.server.slow_consumer_grace, 250ms);
 }
 
 TEST(options, flags_set_every_field) {
@@ -87,11 +99,20 @@ TEST(options, help_and_version_exit_zero) {
 }
 
 TEST(options, bad_values_fail_with_a_message) {
-  std::vector<std::vector<const char*>> bad = {
-      {"--port", "70000"},       {"--port", "http"},           {"--tick", "banana"},
-      {"--tick", "0s"},          {"--threads", "0"},           {"--max-queue-bytes", "1KiB"},
-      {"--idle-timeout", "-1s"}, {"--max-message-bytes", "0"}, {"--no-such-flag"},
-      {"--node-id", ""},         {"--peers", "nohost"},        {"--cluster-port", "99999"}};
+  std::vector<std::vector<const char*>> bad = {{"--port", "70000"},
+                                               {"--port", "http"},
+                                               {"--tick", "banana"},
+                                               {"--tick", "0s"},
+                                               {"--threads", "0"},
+                                               {"--max-queue-bytes", "1KiB"},
+                                               {"--idle-timeout", "-1s"},
+                                               {"--max-message-bytes", "0"},
+                                               {"--no-such-flag"},
+                                               {"--node-id", ""},
+                                               {"--peers", "nohost"},
+                                               {"--cluster-port", "99999"},
+                                               {"--slow-consumer-grace", "soon"},
+                                               {"--max-queue-bytes", "2MiB", "--max-queue-bytes-hard", "1MiB"}};
   for (auto& args : bad) {
     auto p = parse(args);
     ASSERT_TRUE(p.exit_code) << args[0];

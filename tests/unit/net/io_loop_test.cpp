@@ -61,6 +61,9 @@ protected:
   std::unique_ptr<websocket::stream<tcp::socket>> connect(const std::string& target) {
     auto ws = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
     ws->next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
+    // Beast writes a large message in pieces: without this, Nagle holds the
+    // last one for the server's delayed ACK (40 ms a message).
+    ws->next_layer().set_option(tcp::no_delay(true));
     timeval tv{10, 0}; // a read that gets nothing fails instead of hanging
     ::setsockopt(ws->next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ws->handshake("127.0.0.1", target);
@@ -115,6 +118,7 @@ TEST_F(io_loop_test, a_client_that_never_reads_is_closed_and_others_keep_going) 
   options.threads = 2;
   options.max_queue_bytes = 64 * 1024;
   options.max_message_bytes = 16 * 1024;
+  options.slow_consumer_grace = std::chrono::milliseconds(300);
   start(options);
 
   // Tiny receive buffer so the kernel cannot soak up the backlog for it.
@@ -139,6 +143,34 @@ TEST_F(io_loop_test, a_client_that_never_reads_is_closed_and_others_keep_going) 
   EXPECT_LT(sent, 2000);
   sender->write(asio::buffer(payload));
   EXPECT_EQ(read(*sender).size(), payload.size());
+}
+
+TEST_F(io_loop_test, over_the_hard_bound_a_client_is_closed_at_once) {
+  chatd::net::server_options options;
+  options.threads = 1;
+  options.max_queue_bytes = 64 * 1024;
+  options.hard_queue_bytes = 256 * 1024;
+  options.max_message_bytes = 64 * 1024;
+  options.slow_consumer_grace = std::chrono::hours(1); // only the hard bound can close it here
+  start(options);
+  websocket::stream<tcp::socket> slow{ioc_};
+  slow.next_layer().open(tcp::v4());
+  int small = 4096;
+  ::setsockopt(slow.next_layer().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  slow.next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
+  slow.handshake("127.0.0.1", "/");
+  for (int i = 0; i < 500 && metrics_.connections.Value() < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Messages from elsewhere (another loop or node) keep coming whatever the
+  // room's backlog: 8 x 60 KiB goes over the hard bound of 256 KiB.
+  const std::string payload(60 * 1024, 'p');
+  for (int i = 0; i < 8; ++i) {
+    auto f = chatd::make_message_frame("default", payload, true, std::chrono::steady_clock::now());
+    asio::post(server_->loop(0).context(), [this, f] { server_->loop(0).deliver(std::vector<chatd::frame_ptr>{f}); });
+  }
+  for (int i = 0; i < 500 && metrics_.slow_consumer_closes.Value() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(metrics_.slow_consumer_closes.Value(), 1);
 }
 
 TEST_F(io_loop_test, stop_closes_clients_with_going_away) {
