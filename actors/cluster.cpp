@@ -113,11 +113,23 @@ const std::string* linked_peer_on(self_ptr self, const caf::node_id& node) {
 // link is up. A second connection to a linked node makes CAF drop the link
 // (seen with TLS): a node that kept dialling a seed it had only been dialled
 // by dropped that link every 5 s, for good.
+// Seed `index` is linked (or turned out to be this node): it no longer keeps
+// every message going through this actor, which counts what a node first
+// seen later missed (see add_peer).
+void seed_resolved(self_ptr self, std::size_t index) {
+  auto& seed = self->state.seeds[index];
+  if (!seed.pending)
+    return;
+  seed.pending = false;
+  self->state.directory->remove_unknown_peer();
+}
+
 void seed_is_linked(self_ptr self, std::size_t index, const std::string& id) {
   auto& seed = self->state.seeds[index];
   seed.dialing = false;
   seed.backoff = first_dial_backoff;
   self->state.seed_of[id] = index;
+  seed_resolved(self, index);
 }
 
 void take_room_list(self_ptr self, const std::string& id, const caf::actor& handle, room_list& list);
@@ -141,7 +153,7 @@ void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
   auto& m = *self->state.metrics;
   auto [node, first_seen] = self->state.known.try_emplace(
       id, cluster_state::known_node{&m.cluster_link_sent(id), &m.cluster_link_received(id),
-                                    &m.cluster_peer_down_drops(id)});
+                                    &m.cluster_peer_down_drops(id), &m.cluster_unrouted(id)});
   // What was published before this node was first seen never went to it
   // either (e.g. a restarted node's first messages, before its links are
   // up): count those as if it had been known and down all along.
@@ -199,6 +211,7 @@ void dial(self_ptr self, std::size_t index) {
             if (node == self->node()) {
               // The same --peers list on every node names this node too.
               spdlog::debug("node={} cluster: {} is this node", self->state.node_id, address.to_string());
+              seed_resolved(self, index);
               return;
             }
             if (auto* id = linked_peer_on(self, node)) {
@@ -223,6 +236,7 @@ void dial(self_ptr self, std::size_t index) {
                       seed.backoff = first_dial_backoff;
                       self->state.seed_of[id] = index;
                       add_peer(self, id, remote);
+                      seed_resolved(self, index);
                     },
                     [=](caf::error& err) {
                       if (auto* id = linked_peer_on(self, node)) {
@@ -252,8 +266,10 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
   st.node_id = std::move(node_id);
   st.broadcaster = std::move(broadcaster);
   st.metrics = metrics;
-  for (auto& address : seeds)
+  for (auto& address : seeds) {
     st.seeds.push_back({address, first_dial_backoff, false});
+    st.directory->add_unknown_peer();
+  }
   for (std::size_t i = 0; i < st.seeds.size(); ++i) {
     st.seeds[i].dialing = true;
     // Spread out so that nodes started together rarely dial each other at once.
@@ -304,10 +320,14 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
           for (auto& f : batch)
             if (!p.rooms_known || p.rooms.count(f->room) != 0)
               out.push_back(cluster_frame{f->room, std::string{f->payload()}, f->binary});
+          auto& node = st.known[id];
+          // No members there: not sent, and no drop either.
+          if (out.size() < batch.size())
+            node.unrouted->Increment(static_cast<double>(batch.size() - out.size()));
           if (out.empty())
-            continue; // no members there: not sent, and no drop either
+            continue;
           const auto sent = static_cast<double>(out.size());
-          st.known[id].sent->Increment(sent);
+          node.sent->Increment(sent);
           st.metrics->cluster_messages_sent.Increment(sent);
           self->send(p.handle, forward_atom::value, std::move(out));
         }

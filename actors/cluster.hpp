@@ -39,12 +39,16 @@ struct cluster_state {
     prometheus::Counter* sent = nullptr;
     prometheus::Counter* received = nullptr;
     prometheus::Counter* dropped = nullptr;
+    prometheus::Counter* unrouted = nullptr;
     bool unknown = false; // counted in the directory's unknown peers
   };
   struct seed {
     peer_address address;
     std::chrono::milliseconds backoff;
     bool dialing = false;
+    // Not linked yet, so its rooms (and whether it is this node) are not
+    // known: counted in the directory's unknown peers until then.
+    bool pending = true;
   };
   std::string node_id;
   std::vector<seed> seeds;

@@ -114,7 +114,11 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
   , cluster_dropped_family_(BuildCounter()
                                 .Name("chat_cluster_messages_dropped_total")
                                 .Help("Messages not sent to a known peer, by peer node id and reason")
-                                .Register(*registry_)) {
+                                .Register(*registry_))
+  , cluster_unrouted_family_(BuildCounter()
+                                 .Name("chat_cluster_messages_unrouted_total")
+                                 .Help("Messages not sent to a linked peer because it has no members of their room")
+                                 .Register(*registry_)) {
   auto& closed = BuildCounter()
                      .Name("chat_connections_closed_total")
                      .Help("WebSocket connections ended, by reason")
@@ -144,6 +148,10 @@ Counter& chat_metrics::cluster_link_sent(const std::string& peer) { return link_
 
 Counter& chat_metrics::cluster_link_received(const std::string& peer) {
   return link_received_family_.Add({{"peer", peer}});
+}
+
+Counter& chat_metrics::cluster_unrouted(const std::string& peer) {
+  return cluster_unrouted_family_.Add({{"peer", peer}});
 }
 
 Counter& chat_metrics::cluster_peer_down_drops(const std::string& peer) {

@@ -85,6 +85,9 @@ public:
   prometheus::Counter& cluster_link_sent(const std::string& peer);
   prometheus::Counter& cluster_link_received(const std::string& peer);
   prometheus::Counter& cluster_peer_down_drops(const std::string& peer);
+  // Not sent to a linked peer because it has no members of the room (interest
+  // routing): no client there could miss them.
+  prometheus::Counter& cluster_unrouted(const std::string& peer);
 
 private:
   explicit chat_metrics(std::shared_ptr<prometheus::Registry> registry);
@@ -94,6 +97,7 @@ private:
   prometheus::Family<prometheus::Counter>& link_sent_family_;
   prometheus::Family<prometheus::Counter>& link_received_family_;
   prometheus::Family<prometheus::Counter>& cluster_dropped_family_;
+  prometheus::Family<prometheus::Counter>& cluster_unrouted_family_;
   std::array<prometheus::Counter*, close_reason_count> closed_{};
   std::array<prometheus::Counter*, refusal_reason_count> refused_{};
   std::array<prometheus::Counter*, drop_reason_count> dropped_{};

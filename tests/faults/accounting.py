@@ -15,12 +15,15 @@ sent in the phase:
   before to 0.5 s after) and missed it, while another subscriber of B got
   it, is an inconsistency: a message reaches a node or it does not.
 - Counters (deltas over the phase): every message A read from its clients
-  went to B or was dropped for B: received_total(A) = link_sent(A->B) +
-  peer_down(A,B), and M = received_total(A) (chatd read all that was sent).
-  What reached B is what B's cluster actor got: link_received(B<-A) =
-  reached. So unreached = peer_down(A,B) + link_sent(A->B) -
-  link_received(B<-A): messages dropped while B was not linked, plus those on
-  a link when it died.
+  went to B, was dropped for B, or was not routed to B because B had no
+  members of the room (interest routing): received_total(A) =
+  link_sent(A->B) + peer_down(A,B) + unrouted(A,B), and M = received_total(A)
+  (chatd read all that was sent). What reached B is what B's cluster actor
+  got: link_received(B<-A) = reached. So unreached = peer_down(A,B) +
+  unrouted(A,B) + link_sent(A->B) - link_received(B<-A): messages dropped
+  while B was not linked, not routed while B had no members, plus those on
+  a link when it died. An unrouted message must have been sent while none
+  of B's subscribers was connected.
 - A killed node's counters die with it. For pairs with the killed node K,
   the phase is split at the kill with the survivors' counters taken while K
   was down (they do not move then: no link to K). Old K: what survivors got
@@ -198,7 +201,7 @@ def _pair(a, b, ph, pubs, subs, before, mid, after, delta, win_lo, win_hi, resum
     bsubs = subs[b]
     row = {"from": a, "to": b, "sent": len(msgs), "reached": 0, "unreached": 0, "all_offline": 0,
            "sub_missed": 0, "sub_missed_offline": 0, "drop": 0, "link_lost": 0, "lost_in_kill": 0,
-           "no_subscriber": 0, "untraced": 0, "outside_window": 0}
+           "no_subscriber": 0, "unrouted": 0, "untraced": 0, "outside_window": 0}
     unreached, reached_set = [], set()
     for pid, seq, ts, ep in msgs:
         got = [s.has(pid, seq) for s in bsubs]
@@ -243,23 +246,36 @@ def _pair(a, b, ph, pubs, subs, before, mid, after, delta, win_lo, win_hi, resum
 
     name_sent, name_recv = "chat_cluster_link_messages_sent_total", "chat_cluster_link_messages_received_total"
     name_drop = "chat_cluster_messages_dropped_total"
+    name_unrouted = "chat_cluster_messages_unrouted_total"
+    # Unreached messages sent while no subscriber of b was connected: all
+    # that "b had no members" (unrouted, or reached a b without subscribers) may explain.
+    unreached_nosub = sum(1 for pid, seq, ts, ep in unreached if not any(s.online(ts) for s in subs[b]))
+
+    def check_unrouted(unrouted, also=0.0):
+        if unrouted + also > unreached_nosub:
+            fail(f"{a}->{b}: {a} routed {unrouted:.0f} messages away from {b} as if it had no members, but only "
+                 f"{unreached_nosub - also:.0f} were sent while none of {b}'s subscribers was connected")
 
     if not killed or (a != victim and b != victim):
         # Neither end restarted: the counters over the phase explain everything.
         sent = delta(after[a], before[a], name_sent, peer=b)
         drop = delta(after[a], before[a], name_drop, peer=b, reason="peer_down")
+        unrouted = delta(after[a], before[a], name_unrouted, peer=b)
         recv = delta(after[b], before[b], name_recv, peer=a)
         read = delta(after[a], before[a], "chat_messages_received_total")
-        row.update(drop=drop, link_lost=sent - recv)
-        if sent + drop != read:
-            fail(f"{a}->{b}: {a} read {read:.0f} messages but sent {sent:.0f} + dropped {drop:.0f} for {b}")
+        row.update(drop=drop, link_lost=sent - recv, unrouted=unrouted)
+        if sent + drop + unrouted != read:
+            fail(f"{a}->{b}: {a} read {read:.0f} messages but sent {sent:.0f} + dropped {drop:.0f} + unrouted "
+                 f"{unrouted:.0f} for {b}")
         if recv != row["reached"]:
             fail(f"{a}->{b}: {b} received {recv:.0f} on the link, its subscribers got {row['reached']}")
-        explained = drop + (sent - recv)
+        check_unrouted(unrouted)
+        explained = drop + unrouted + (sent - recv)
         row["untraced"] = row["unreached"] - explained
         if row["untraced"]:
             fail(f"{a}->{b}: {row['unreached']} messages reached no subscriber of {b}, counters explain "
-                 f"{explained:.0f} (peer_down {drop:.0f} + link sent {sent:.0f} - received {recv:.0f})")
+                 f"{explained:.0f} (peer_down {drop:.0f} + unrouted {unrouted:.0f} + link sent {sent:.0f} - received "
+                 f"{recv:.0f})")
         row["accounted"] = row["untraced"] == 0 and not row["outside_window"]
         return row
 
@@ -270,16 +286,18 @@ def _pair(a, b, ph, pubs, subs, before, mid, after, delta, win_lo, win_hi, resum
         sent_old = delta(mid[a], before[a], name_sent, peer=b)
         sent_new = delta(after[a], mid[a], name_sent, peer=b)
         drop = delta(after[a], before[a], name_drop, peer=b, reason="peer_down")
+        unrouted = delta(after[a], before[a], name_unrouted, peer=b)
         read = delta(after[a], before[a], "chat_messages_received_total")
         recv_new = metric(after[b], name_recv, peer=a)
         reached_old = sum(1 for pid, seq in reached_set if _send_time(pubs[a], pid, seq) < t_restart)
         reached_new = row["reached"] - reached_old
         lost_in_kill = sent_old - reached_old
         no_sub_new = recv_new - reached_new
-        row.update(drop=drop, link_lost=sent_new - recv_new, lost_in_kill=lost_in_kill, no_subscriber=no_sub_new)
-        if sent_old + sent_new + drop != read:
+        row.update(drop=drop, link_lost=sent_new - recv_new, lost_in_kill=lost_in_kill, no_subscriber=no_sub_new,
+                   unrouted=unrouted)
+        if sent_old + sent_new + drop + unrouted != read:
             fail(f"{a}->{b}: {a} read {read:.0f} messages but sent {sent_old + sent_new:.0f} + dropped "
-                 f"{drop:.0f} for {b}")
+                 f"{drop:.0f} + unrouted {unrouted:.0f} for {b}")
         if lost_in_kill < 0 or reached_new > recv_new:
             fail(f"{a}->{b}: {b}'s subscribers got more than {a} sent it (old life: {reached_old} of "
                  f"{sent_old:.0f}; new life: {reached_new} of {recv_new:.0f} received)")
@@ -289,7 +307,8 @@ def _pair(a, b, ph, pubs, subs, before, mid, after, delta, win_lo, win_hi, resum
         if no_sub_new > unreached_new_nosub:
             fail(f"{a}->{b}: the restarted {b} received {no_sub_new:.0f} messages none of its subscribers got, "
                  f"but only {unreached_new_nosub} were sent while none was connected")
-        explained = drop + lost_in_kill + (sent_new - recv_new) + no_sub_new
+        check_unrouted(unrouted, no_sub_new)
+        explained = drop + unrouted + lost_in_kill + (sent_new - recv_new) + no_sub_new
         row["untraced"] = row["unreached"] - explained
         if row["untraced"]:
             fail(f"{a}->{b}: {row['unreached']} unreached, explained {explained:.0f}")
@@ -307,18 +326,21 @@ def _pair(a, b, ph, pubs, subs, before, mid, after, delta, win_lo, win_hi, resum
     reached_new = sum(1 for m in new if m in reached_set)
     sent_new = metric(after[a], name_sent, peer=b)
     drop_new = metric(after[a], name_drop, peer=b, reason="peer_down")
+    unrouted_new = metric(after[a], name_unrouted, peer=b)
     read_new = metric(after[a], "chat_messages_received_total")
     if recv_old != reached_old:
         fail(f"{a}->{b}: before the kill {b} received {recv_old:.0f} from {a}, its subscribers got {reached_old}")
     if recv_new != reached_new:
         fail(f"{a}->{b}: after the restart {b} received {recv_new:.0f} from {a}, its subscribers got {reached_new}")
     lost_in_kill = len(old) - reached_old
-    untraced = read_new - sent_new - drop_new  # published by the new K before it knew b
-    row.update(drop=drop_new, link_lost=sent_new - recv_new, lost_in_kill=lost_in_kill, untraced=untraced)
+    untraced = read_new - sent_new - drop_new - unrouted_new  # published by the new K before it knew b
+    row.update(drop=drop_new, link_lost=sent_new - recv_new, lost_in_kill=lost_in_kill, untraced=untraced,
+               unrouted=unrouted_new)
+    check_unrouted(unrouted_new)
     if untraced:
         fail(f"{a}->{b}: the restarted {a} read {read_new:.0f} messages but sent {sent_new:.0f} and dropped "
              f"{drop_new:.0f} for {b}: {untraced:.0f} lost without a counter")
-    explained = drop_new + (sent_new - recv_new) + lost_in_kill + untraced
+    explained = drop_new + unrouted_new + (sent_new - recv_new) + lost_in_kill + untraced
     if row["unreached"] != explained:
         fail(f"{a}->{b}: {row['unreached']} unreached, explained {explained:.0f}")
     row["accounted"] = untraced == 0 and row["unreached"] == explained and not row["outside_window"]

@@ -356,21 +356,21 @@ def report_phase(res):
         print(f"   {nr['node']}: publishers sent {nr['sent']} (skipped while disconnected {nr['skipped']}), "
               f"chatd read {read:.0f}{' (restarted process)' if 'read_by_new_process' in nr else ''}, "
               f"client reconnects {nr['reconnects']}")
-    head = ["pair", "sent", "reached", "missed", "sub-miss", "offline", "peer_down", "link_lost", "in_kill",
-            "no_sub", "accounted", "untraced", "ok"]
-    widths = [8, 6, 7, 6, 8, 7, 9, 9, 7, 6, 9, 8, 3]
+    head = ["pair", "sent", "reached", "missed", "sub-miss", "offline", "peer_down", "unrouted", "link_lost",
+            "in_kill", "no_sub", "accounted", "untraced", "ok"]
+    widths = [8, 6, 7, 6, 8, 7, 9, 8, 9, 7, 6, 9, 8, 3]
     print(fmt_row(head, widths))
     for r in rows:
-        accounted = r["drop"] + r["link_lost"] + r["lost_in_kill"] + r["no_subscriber"]
+        accounted = r["drop"] + r["unrouted"] + r["link_lost"] + r["lost_in_kill"] + r["no_subscriber"]
         print(fmt_row([f"{r['from']}->{r['to']}", r["sent"], r["reached"], r["unreached"], r["sub_missed"],
-                       r["sub_missed_offline"], f"{r['drop']:.0f}", f"{r['link_lost']:.0f}",
+                       r["sub_missed_offline"], f"{r['drop']:.0f}", f"{r['unrouted']:.0f}", f"{r['link_lost']:.0f}",
                        f"{r['lost_in_kill']:.0f}", f"{r['no_subscriber']:.0f}", f"{accounted:.0f}",
                        f"{r['untraced']:.0f}", "yes" if r.get("accounted") else "NO"], widths))
-    tot = {k: sum(r[k] for r in rows) for k in ("unreached", "sub_missed", "sub_missed_offline", "drop", "link_lost",
-                                                "lost_in_kill", "no_subscriber", "untraced")}
+    tot = {k: sum(r[k] for r in rows) for k in ("unreached", "sub_missed", "sub_missed_offline", "drop", "unrouted",
+                                                "link_lost", "lost_in_kill", "no_subscriber", "untraced")}
     print(f"   total: {tot['unreached']} messages missed by a node (subscriber misses {tot['sub_missed']}, "
           f"{tot['sub_missed_offline']} of them while the subscriber was reconnecting); accounted by peer_down "
-          f"{tot['drop']:.0f} + link sent-received {tot['link_lost']:.0f} + lost in the killed process "
+          f"{tot['drop']:.0f} + not routed to a node without members {tot['unrouted']:.0f} + link sent-received {tot['link_lost']:.0f} + lost in the killed process "
           f"{tot['lost_in_kill']:.0f} + no subscriber connected {tot['no_subscriber']:.0f}; untraced "
           f"{tot['untraced']:.0f}")
     res["rows"], res["node_rows"] = rows, node_rows

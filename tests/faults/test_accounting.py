@@ -106,6 +106,15 @@ class AccountingTest(unittest.TestCase):
         ph["after"]["n2"]["chat_cluster_messages_dropped_total"]["peer=n1,reason=peer_down"] -= 1
         self.assert_fails(ph, "counters explain")
 
+    def test_messages_not_routed_to_a_node_whose_subscribers_were_connected_fail(self):
+        # n2 claims n1 had no members of the room, but n1's subscribers were connected
+        # throughout: interest routing must never skip a node that has members.
+        miss = seqs_between(4.5, 5.0)
+        ph = make_phase(unreached={("n2", "n1"): miss})
+        ph["after"]["n2"]["chat_cluster_messages_dropped_total"]["peer=n1,reason=peer_down"] -= len(miss)
+        ph["after"]["n2"].setdefault("chat_cluster_messages_unrouted_total", {})["peer=n1"] = float(len(miss))
+        self.assert_fails(ph, "as if it had no members")
+
     def test_a_miss_outside_the_fault_window_fails(self):
         ph = make_phase(unreached={("n2", "n1"): [10]})  # sent at 1 s, before the fault
         self.assert_fails(ph, "outside the fault window")
