@@ -39,6 +39,15 @@ std::string payload(int seq) {
   return data;
 }
 
+// Under ASan freed blocks wait in a quarantine (and TSan keeps shadow memory),
+// so resident memory says nothing about chatd's own bounds there: the
+// release run checks them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool rss_is_meaningful = false;
+#else
+constexpr bool rss_is_meaningful = true;
+#endif
+
 // chatd's resident memory, from /proc.
 std::size_t rss_bytes(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -162,7 +171,8 @@ TEST(FlowControl, AReaderBehindInABurstGetsEveryMessageAndIsNotClosed) {
   // The publisher was held back (TCP slowed it) rather than its messages piling up.
   const auto paused = metric_value(http_get(port, "/metrics").body, "chat_reads_paused_total");
   EXPECT_GT(paused.value_or(0), 0);
-  EXPECT_LT(rss_peak - rss_before, 16u << 20) << "chatd grew from " << rss_before << " to " << rss_peak;
+  if (rss_is_meaningful)
+    EXPECT_LT(rss_peak - rss_before, 16u << 20) << "chatd grew from " << rss_before << " to " << rss_peak;
 }
 
 TEST(FlowControl, AReaderThatStopsIsClosedWithinTheGracePeriod) {
@@ -195,7 +205,8 @@ TEST(FlowControl, AReaderThatStopsIsClosedWithinTheGracePeriod) {
   const close_result closed = stopped.read_close_code(400);
   EXPECT_TRUE(closed.code == 1008 || !closed.code) << closed.error.message();
   EXPECT_LT(closed.messages_before_close, 400u);
-  EXPECT_LT(rss_peak - rss_before, 16u << 20);
+  if (rss_is_meaningful)
+    EXPECT_LT(rss_peak - rss_before, 16u << 20) << "chatd grew from " << rss_before << " to " << rss_peak;
 }
 
 } // namespace

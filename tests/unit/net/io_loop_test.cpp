@@ -162,12 +162,13 @@ TEST_F(io_loop_test, over_the_hard_bound_a_client_is_closed_at_once) {
   for (int i = 0; i < 500 && metrics_.connections.Value() < 1; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Messages from elsewhere (another loop or node) keep coming whatever the
-  // room's backlog: 8 x 60 KiB goes over the hard bound of 256 KiB.
+  // room's backlog: one batch of 8 x 60 KiB, queued in one pass before
+  // anything is written, goes over the hard bound of 256 KiB.
   const std::string payload(60 * 1024, 'p');
-  for (int i = 0; i < 8; ++i) {
-    auto f = chatd::make_message_frame("default", payload, true, std::chrono::steady_clock::now());
-    asio::post(server_->loop(0).context(), [this, f] { server_->loop(0).deliver(std::vector<chatd::frame_ptr>{f}); });
-  }
+  std::vector<chatd::frame_ptr> batch;
+  for (int i = 0; i < 8; ++i)
+    batch.push_back(chatd::make_message_frame("default", payload, true, std::chrono::steady_clock::now()));
+  asio::post(server_->loop(0).context(), [this, batch] { server_->loop(0).deliver(batch); });
   for (int i = 0; i < 500 && metrics_.slow_consumer_closes.Value() == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(metrics_.slow_consumer_closes.Value(), 1);
