@@ -14,6 +14,10 @@ namespace websocket = beast::websocket;
 using clock = std::chrono::steady_clock;
 
 void session_writer::queue_control(websocket_session& session, std::string bytes) {
+  // Beast closes on its own too (a bad frame from the client: 1002, 1007,
+  // 1009): nothing may follow its close frame (found by tests/fuzz).
+  if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x88)
+    session.close_queued_ = true;
   auto f = std::make_shared<frame>();
   f->wire = std::move(bytes);
   f->control = true;
@@ -200,7 +204,7 @@ void websocket_session::resume_reading() {
 }
 
 void websocket_session::send(const frame_ptr& f) {
-  if (closing_ || broken_) {
+  if (closing_ || broken_ || close_queued_) {
     loop_.metrics().dropped(drop_reason::closing).Increment();
     return;
   }

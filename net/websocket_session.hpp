@@ -102,6 +102,7 @@ private:
   bool flush_scheduled_ = false;
   bool write_waiting_ = false; // the socket was full: waiting until it is writable
   bool broken_ = false;        // a write failed
+  bool close_queued_ = false;  // a close frame is queued: no message may follow it
   bool read_paused_ = false;   // the room's backlog is over the limit: not reading
   bool over_limit_ = false;    // the queue is over --max-queue-bytes
   bool pinged_ = false;        // the idle sweep sent a ping
