@@ -70,6 +70,18 @@ protected:
     return ws;
   }
 
+  // A client that never reads, with a tiny receive buffer so the kernel
+  // cannot soak up the backlog for it.
+  std::unique_ptr<websocket::stream<tcp::socket>> connect_never_reading(const std::string& target) {
+    auto ws = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
+    ws->next_layer().open(tcp::v4());
+    int small = 4096;
+    ::setsockopt(ws->next_layer().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    ws->next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
+    ws->handshake("127.0.0.1", target);
+    return ws;
+  }
+
   static std::string read(websocket::stream<tcp::socket>& ws) {
     beast::flat_buffer buffer;
     ws.read(buffer);
@@ -121,13 +133,7 @@ TEST_F(io_loop_test, a_client_that_never_reads_is_closed_and_others_keep_going) 
   options.slow_consumer_grace = std::chrono::milliseconds(300);
   start(options);
 
-  // Tiny receive buffer so the kernel cannot soak up the backlog for it.
-  websocket::stream<tcp::socket> slow{ioc_};
-  slow.next_layer().open(tcp::v4());
-  int small = 4096;
-  ::setsockopt(slow.next_layer().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  slow.next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
-  slow.handshake("127.0.0.1", "/");
+  auto slow = connect_never_reading("/");
   auto sender = connect("/");
   for (int i = 0; i < 500 && metrics_.connections.Value() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -153,12 +159,7 @@ TEST_F(io_loop_test, over_the_hard_bound_a_client_is_closed_at_once) {
   options.max_message_bytes = 64 * 1024;
   options.slow_consumer_grace = std::chrono::hours(1); // only the hard bound can close it here
   start(options);
-  websocket::stream<tcp::socket> slow{ioc_};
-  slow.next_layer().open(tcp::v4());
-  int small = 4096;
-  ::setsockopt(slow.next_layer().native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  slow.next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
-  slow.handshake("127.0.0.1", "/");
+  auto slow = connect_never_reading("/");
   for (int i = 0; i < 500 && metrics_.connections.Value() < 1; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Messages from elsewhere (another loop or node) keep coming whatever the
