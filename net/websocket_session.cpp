@@ -27,8 +27,11 @@ void session_writer::queue_control(websocket_session& session, std::string bytes
 bool session_writer::drain(websocket_session& session) {
   if (session.broken_ || session.out_.empty())
     return true;
+  // Beast is closing (a bad frame from a client still held for its peers):
+  // the answer, then the close, may go now; waiting would spin on a socket
+  // that is writable all along.
   if (session.held_)
-    return false; // nothing may go before the handshake answer is released
+    session.held_ = false;
   session.write_now();
   return session.broken_ || session.out_.empty();
 }
