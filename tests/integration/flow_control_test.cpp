@@ -40,12 +40,13 @@ std::string payload(int seq) {
 }
 
 // Under ASan freed blocks wait in a quarantine (and TSan keeps shadow memory),
-// so resident memory says nothing about chatd's own bounds there: the
-// release run checks them.
+// so resident memory says nothing about chatd's own bounds there; and a
+// sanitized chatd is so slow that the reader below may never fall behind.
+// The release run checks both.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool rss_is_meaningful = false;
+constexpr bool full_speed = false;
 #else
-constexpr bool rss_is_meaningful = true;
+constexpr bool full_speed = true;
 #endif
 
 // chatd's resident memory, from /proc.
@@ -170,8 +171,9 @@ TEST(FlowControl, AReaderBehindInABurstGetsEveryMessageAndIsNotClosed) {
   EXPECT_EQ(wait_for_metric(port, "chat_connections", 2), 2.0);
   // The publisher was held back (TCP slowed it) rather than its messages piling up.
   const auto paused = metric_value(http_get(port, "/metrics").body, "chat_reads_paused_total");
-  EXPECT_GT(paused.value_or(0), 0);
-  if (rss_is_meaningful)
+  if (full_speed)
+    EXPECT_GT(paused.value_or(0), 0);
+  if (full_speed)
     EXPECT_LT(rss_peak - rss_before, 16u << 20) << "chatd grew from " << rss_before << " to " << rss_peak;
 }
 
@@ -206,7 +208,7 @@ TEST(FlowControl, AReaderThatStopsIsClosedWithinTheGracePeriod) {
   const close_result closed = stopped.read_close_code(400);
   EXPECT_TRUE(closed.code == 1008 || !closed.code) << closed.error.message();
   EXPECT_LT(closed.messages_before_close, 400u);
-  if (rss_is_meaningful)
+  if (full_speed)
     EXPECT_LT(rss_peak - rss_before, 16u << 20) << "chatd grew from " << rss_before << " to " << rss_peak;
 }
 
