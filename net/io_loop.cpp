@@ -201,7 +201,6 @@ bool io_loop::join(websocket_session& session, const std::string& name) {
   session.room_entry = &room;
   session.slot = static_cast<std::uint32_t>(room.members.size());
   room.members.push_back(&session);
-  ++member_count_;
   metrics_.connections.Increment();
   if (events_)
     events_->on_join(name, added);
@@ -226,7 +225,6 @@ void io_loop::leave(websocket_session& session) {
   members[session.slot] = members.back();
   members[session.slot]->slot = session.slot;
   members.pop_back();
-  --member_count_;
   metrics_.connections.Decrement();
   bool last = members.empty();
   std::string name = *room->name;

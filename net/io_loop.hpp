@@ -122,7 +122,6 @@ private:
   std::size_t paused_ = 0;           // members not read from, all rooms
   bool end_of_pass_posted_ = false;
   bool backlog_sweep_running_ = false;
-  std::size_t member_count_ = 0;
   bool stopping_ = false;
   bool finished_ = false;
   std::thread thread_;

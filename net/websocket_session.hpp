@@ -56,8 +56,6 @@ public:
   // The room's name, from the loop's table: empty until the session joined.
   const std::string& room() const;
   bool held() const { return held_; }
-  bool read_paused() const { return read_paused_; }
-  bool over_limit() const { return over_limit_; }
 
   // The loop's bookkeeping: the session's place in its room.
   room_state* room_entry = nullptr;
