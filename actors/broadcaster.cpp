@@ -46,6 +46,39 @@ caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vec
             st.outgoing[i] = {};
           }
       },
+      // Each to the loop that orders its room, in the batch's order.
+      [=](order_atom, frame_batch& batch) {
+        auto& st = self->state;
+        for (auto& f : batch)
+          st.outgoing[net::home_loop(f->room, st.loops.size())].push_back(std::move(f));
+        for (std::size_t i = 0; i < st.outgoing.size(); ++i)
+          if (!st.outgoing[i].empty()) {
+            self->send(st.loops[i], sequence_atom::value, std::move(st.outgoing[i]));
+            st.outgoing[i] = {};
+          }
+      },
+      // Through here, like the messages, so that an answer is behind what
+      // its loop published before it.
+      [=](histreq_atom, const std::string& room, const net::history_request& request, std::uint64_t loop,
+          std::uint64_t session) {
+        auto& st = self->state;
+        self->send(st.loops[net::home_loop(room, st.loops.size())], histreq_atom::value, room, request, loop, session);
+      },
+      [=](histans_atom, std::uint64_t loop, std::uint64_t session, const net::history_answer& answer) {
+        auto& st = self->state;
+        if (loop < st.loops.size())
+          self->send(st.loops[loop], histans_atom::value, session, answer);
+      },
+      // Every other loop (whether it has members of the room or not: a route
+      // may be on its way), and the peers when it comes from a local loop.
+      [=](remove_atom, const std::string& room, const std::string& user, std::uint64_t origin) {
+        auto& st = self->state;
+        if (origin != remote_origin && st.cluster)
+          self->send(st.cluster, remove_atom::value, room, user);
+        for (std::size_t i = 0; i < st.loops.size(); ++i)
+          if (i != origin)
+            self->send(st.loops[i], remove_atom::value, room, user);
+      },
       // Every loop: one whose first member's route is still on its way has
       // sessions waiting for this too.
       [=](announced_atom, const std::string& room, std::uint64_t generation) {

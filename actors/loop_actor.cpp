@@ -1,6 +1,8 @@
 #include "actors/loop_actor.hpp"
 
+#include "actors/broadcaster.hpp"
 #include "proto/atoms.hpp"
+#include "proto/tsan.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -16,8 +18,29 @@ loop_actor::loop_actor(caf::actor_system& system, net::io_loop& loop) : unit_(&s
     });
   });
   self()->become(
-      [this](deliver_atom, const frame_batch& batch) { loop_.deliver(batch); },
-      [this](announced_atom, const std::string& room, std::uint64_t generation) { loop_.announced(room, generation); });
+      [this](deliver_atom, const frame_batch& batch) {
+        for (auto& f : batch)
+          taken_over(f.get());
+        loop_.deliver(batch);
+      },
+      [this](sequence_atom, const frame_batch& batch) {
+        for (auto& f : batch)
+          taken_over(f.get());
+        loop_.sequence(batch);
+      },
+      [this](histreq_atom, const std::string& room, const net::history_request& request, std::uint64_t loop,
+             std::uint64_t session) { loop_.serve_history(room, request, loop, session); },
+      [this](histans_atom, std::uint64_t session, const net::history_answer& answer) {
+        for (auto& f : answer.frames)
+          taken_over(f.get());
+        loop_.history_arrived(session, answer);
+      },
+      [this](announced_atom, const std::string& room, std::uint64_t generation) { loop_.announced(room, generation); },
+      [this](psnap_atom, std::uint64_t connection, const frame_batch& snapshot) {
+        loop_.presence_snapshot(connection, snapshot);
+      },
+      [this](pevent_atom, const frame_batch& events) { loop_.presence_events(events); },
+      [this](remove_atom, const std::string& room, const std::string& user) { loop_.remove_user(room, user); });
 }
 
 loop_actor::~loop_actor() {
@@ -32,7 +55,8 @@ caf::actor_companion* loop_actor::self() const {
   return static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(handle_));
 }
 
-void loop_actor::connect(caf::actor registry, caf::actor broadcaster, caf::actor cluster) {
+void loop_actor::connect(caf::actor registry, caf::actor broadcaster, caf::actor cluster, caf::actor presence) {
+  presence_ = std::move(presence);
   registry_ = std::move(registry);
   broadcaster_ = std::move(broadcaster);
   cluster_ = std::move(cluster);
@@ -55,13 +79,46 @@ void loop_actor::on_leave(const std::string& room, bool last) {
   self()->send(registry_, untrack_atom::value, room, loop);
 }
 
+void loop_actor::on_presence_join(const presence_session& s) {
+  if (presence_)
+    self()->send(presence_, pjoin_atom::value, s);
+}
+
+void loop_actor::on_presence_leave(const presence_session& s) {
+  if (presence_)
+    self()->send(presence_, pleave_atom::value, s);
+}
+
 void loop_actor::on_node_interest(const std::string& room, bool present, std::uint64_t generation) {
   if (cluster_)
     self()->send(cluster_, node_room_atom::value, room, present, generation);
 }
 
 void loop_actor::on_publish(std::vector<frame_ptr> batch) {
+  for (auto& f : batch)
+    handed_over(f.get());
   self()->send(broadcaster_, publish_atom::value, std::move(batch), static_cast<std::uint64_t>(loop_.index()));
+}
+
+void loop_actor::on_forward(std::vector<frame_ptr> batch) {
+  for (auto& f : batch)
+    handed_over(f.get());
+  self()->send(broadcaster_, order_atom::value, std::move(batch));
+}
+
+void loop_actor::on_history_request(const std::string& room, const net::history_request& request, std::uint64_t loop,
+                                    std::uint64_t session) {
+  self()->send(broadcaster_, histreq_atom::value, room, request, loop, session);
+}
+
+void loop_actor::on_history_answer(std::uint64_t loop, std::uint64_t session, const net::history_answer& answer) {
+  for (auto& f : answer.frames)
+    handed_over(f.get());
+  self()->send(broadcaster_, histans_atom::value, loop, session, answer);
+}
+
+void loop_actor::on_remove(const std::string& room, const std::string& user) {
+  self()->send(broadcaster_, remove_atom::value, room, user, static_cast<std::uint64_t>(loop_.index()));
 }
 
 void loop_actor::on_stopped() { close(); }

@@ -2,10 +2,13 @@
 #include "actors/broadcaster.hpp"
 #include "actors/cluster.hpp"
 #include "actors/loop_actor.hpp"
+#include "actors/presence.hpp"
 #include "actors/registry.hpp"
 #include "actors/ticker.hpp"
 #include "app/cluster_tls.hpp"
 #include "app/options.hpp"
+#include "app/token_command.hpp"
+#include "net/auth.hpp"
 #include "net/server.hpp"
 #include "proto/chat_metrics.hpp"
 #include "proto/cluster_messages.hpp"
@@ -40,6 +43,8 @@ int main(int argc, char** argv) {
   chatd::app::options opts;
   if (auto code = chatd::app::parse_options(argc, argv, opts, std::cout, std::cerr))
     return *code;
+  if (opts.token)
+    return chatd::app::mint_token(*opts.token, std::cout, std::cerr);
   set_up_logging();
   // A client that goes away mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -54,6 +59,10 @@ int main(int argc, char** argv) {
   chatd::net::server server{opts.server, metrics};
   // In a cluster a node's first member of a room waits until peers know of it.
   server.directory().set_clustered(opts.clustered());
+  // Not ready (/readyz) until its seeds are linked or the grace is over: the
+  // cluster actor says when.
+  if (!opts.peers.empty() && opts.cluster_ready_grace.count() > 0)
+    metrics.cluster_ready.Set(0);
   try {
     server.listen();
   } catch (const std::system_error& e) {
@@ -69,9 +78,9 @@ int main(int argc, char** argv) {
   if (opts.clustered()) {
     config.load<caf::io::middleman>();
     chatd::add_cluster_message_types(config);
-    // A peer that sends nothing (not even a heartbeat) for 5 s is gone.
-    config.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds{1}});
-    config.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{5}});
+    // A peer that sends nothing (not even a heartbeat) for --cluster-timeout is gone.
+    config.set("middleman.heartbeat-interval", caf::timespan{opts.cluster_timeout / 5});
+    config.set("middleman.connection-timeout", caf::timespan{opts.cluster_timeout});
     if (opts.cluster_tls()) {
       // Both ends present a certificate and check the other's against the CA.
       config.load<caf::openssl::manager>();
@@ -92,8 +101,8 @@ int main(int argc, char** argv) {
   caf::actor cluster;
   if (opts.clustered()) {
     auto dialer = opts.cluster_tls() ? system.openssl_manager().actor_handle() : system.middleman().actor_handle();
-    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, broadcaster, dialer, &metrics,
-                           &server.directory());
+    cluster = system.spawn(chatd::actors::cluster, opts.server.node_id, opts.peers, opts.cluster_ready_grace,
+                           broadcaster, dialer, &metrics, &server.directory());
     caf::anon_send(broadcaster, chatd::cluster_atom::value, cluster);
     if (opts.cluster_port != 0) {
       // Without certificates anyone who reaches the port could inject
@@ -122,9 +131,12 @@ int main(int argc, char** argv) {
                      bind);
     }
   }
+  auto presence = system.spawn(chatd::actors::presence, &server.presence(), loop_handles, cluster);
+  if (cluster)
+    caf::anon_send(cluster, chatd::presence_atom::value, presence);
   auto ticker = system.spawn(chatd::actors::ticker, registry, cluster, opts.tick, opts.server.node_id);
   for (std::size_t i = 0; i < server.loop_count(); ++i) {
-    bridges[i]->connect(registry, broadcaster, cluster);
+    bridges[i]->connect(registry, broadcaster, cluster, presence);
     server.loop(i).set_events(bridges[i].get());
   }
 
@@ -147,11 +159,19 @@ int main(int argc, char** argv) {
                  "set it to the chat page's origin(s)");
   else
     spdlog::info("allowed origins: {}", fmt::join(opts.server.allowed_origins, ","));
+  if (const auto& auth = opts.server.auth) {
+    const auto& checks = auth->options();
+    spdlog::info("authentication: JWT {} key from {}{}{}", to_string(auth->kind()), opts.auth_jwt_key,
+                 checks.issuer.empty() ? std::string{} : ", issuer " + checks.issuer,
+                 checks.audience.empty() ? std::string{} : ", audience " + checks.audience);
+  } else {
+    spdlog::warn("authentication off: no --auth-jwt-key, anyone may join any room");
+  }
 
   signal_context.run();
   server.stop();
   // Leaving the cluster: peers see the cluster actor go down.
-  for (auto& actor : {ticker, cluster, registry, broadcaster})
+  for (auto& actor : {ticker, cluster, presence, registry, broadcaster})
     if (actor)
       caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
   spdlog::info("stopped");

@@ -1,11 +1,16 @@
 #include "app/options.hpp"
 
 #include "app/units.hpp"
+#include "net/auth.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <stdexcept>
 #include <thread>
 
 namespace chatd::app {
@@ -31,7 +36,8 @@ const CLI::Validator peer_list_format{
     [](std::string& s) { return parse_peer_list(s) ? "" : "expected host:port,host:port, got '" + s + "'"; },
     "HOST:PORT,..."};
 
-std::vector<std::string> parse_origin_list(std::string_view list) {
+// "a, b,c" -> {"a", "b", "c"}
+std::vector<std::string> parse_list(std::string_view list) {
   std::vector<std::string> out;
   while (!list.empty()) {
     auto comma = list.find(',');
@@ -47,6 +53,22 @@ std::vector<std::string> parse_origin_list(std::string_view list) {
   return out;
 }
 
+// A secret kept in a file, without its trailing newline; unreadable or empty
+// is a usage error.
+std::string read_key_file(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open())
+    throw CLI::ValidationError(flag, "cannot open '" + path + "'");
+  std::string key{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad())
+    throw CLI::ValidationError(flag, "cannot read '" + path + "'");
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r'))
+    key.pop_back();
+  if (key.empty())
+    throw CLI::ValidationError(flag, "'" + path + "' is empty");
+  return key;
+}
+
 } // namespace
 
 std::optional<int> parse_options(int argc, const char* const* argv, options& out, std::ostream& out_stream,
@@ -58,7 +80,8 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
   auto& s = out.server;
   auto threads = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
   std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB", max_queue_hard,
-              slow_grace = "5s", peers;
+              slow_grace = "5s", ready_grace = "5s", cluster_timeout = "5s", peers, compression = "off",
+              compression_min = "64";
   s.node_id = host_name();
 
   app.add_option("--port", s.port, "WebSocket and HTTP port (0: any free port)")
@@ -99,6 +122,22 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->check(duration_format)
       ->capture_default_str();
 
+  app.add_option("--compression", compression,
+                 "permessage-deflate with clients that offer it (every browser does): on or off")
+      ->envname("CHATD_COMPRESSION")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--compression-min-bytes", compression_min, "Messages smaller than this are sent uncompressed")
+      ->envname("CHATD_COMPRESSION_MIN_BYTES")
+      ->check(size_format)
+      ->capture_default_str();
+  app.add_option("--compression-window-bits", s.compression_window_bits,
+                 "client_max_window_bits asked of clients: their messages' window, 2^N bytes of memory per "
+                 "compressing client here (9..15; under 15, offers that leave it out are declined)")
+      ->envname("CHATD_COMPRESSION_WINDOW_BITS")
+      ->check(CLI::Range(9, 15))
+      ->capture_default_str();
+
   std::string origins = "*";
   app.add_option("--allowed-origins", origins,
                  "Origins whose pages may open WebSockets: https://a.example,http://localhost:9000 (*: any)")
@@ -106,6 +145,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->capture_default_str();
   app.add_option("--max-connections", s.max_connections, "WebSocket connections; over it: HTTP 503 (0: no limit)")
       ->envname("CHATD_MAX_CONNECTIONS")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--max-messages-per-second", s.max_messages_per_second,
                  "Per connection, with a burst of one second's worth; over it: close 1008 (0: no limit)")
@@ -118,6 +158,28 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->envname("CHATD_MAX_HANDSHAKES_PER_SECOND")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--presence-max-members", s.presence_max_members,
+                 "Above this many users + anonymous connections (cluster-wide), a room's presence is counts only, "
+                 "without join/leave events")
+      ->envname("CHATD_PRESENCE_MAX_MEMBERS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--history-size", s.history_size,
+                 "Messages each room keeps for ?since= resumes and ?history= (0: none; offsets are still given)")
+      ->envname("CHATD_HISTORY_SIZE")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  std::string history_ttl = "5m";
+  app.add_option("--history-ttl", history_ttl, "How long a room keeps a message as history (0: none)")
+      ->envname("CHATD_HISTORY_TTL")
+      ->check(duration_format)
+      ->capture_default_str();
+  std::string history_max_bytes = "64MiB";
+  app.add_option("--history-max-bytes", history_max_bytes,
+                 "History of all rooms together; over it the oldest messages go first (chat_history_bytes)")
+      ->envname("CHATD_HISTORY_MAX_BYTES")
+      ->check(size_format)
+      ->capture_default_str();
 
   app.add_option("--cluster-port", out.cluster_port, "Port peers connect to (CAF remoting); 0: no cluster port")
       ->envname("CHATD_CLUSTER_PORT")
@@ -125,6 +187,18 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
   app.add_option("--peers", peers, "Other nodes' cluster ports: host:port,host:port")
       ->envname("CHATD_PEERS")
       ->check(peer_list_format);
+
+  app.add_option("--cluster-ready-grace", ready_grace,
+                 "How long after start /readyz waits for every --peers node to be linked, and messages are held "
+                 "for those not linked yet (0: ready at once, nothing held)")
+      ->envname("CHATD_CLUSTER_READY_GRACE")
+      ->check(duration_format)
+      ->capture_default_str();
+  app.add_option("--cluster-timeout", cluster_timeout,
+                 "A peer silent this long (heartbeats go every fifth of it) is gone: killed, paused or cut off")
+      ->envname("CHATD_CLUSTER_TIMEOUT")
+      ->check(duration_format)
+      ->capture_default_str();
 
   app.add_option("--cluster-cert", out.cluster_cert, "This node's certificate (PEM) for the cluster port")
       ->envname("CHATD_CLUSTER_CERT");
@@ -135,8 +209,46 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
                  "Address of the cluster port (default: 127.0.0.1 without certificates, all with them)")
       ->envname("CHATD_CLUSTER_BIND");
 
+  std::string auth_issuer, auth_audience;
+  app.add_option("--auth-jwt-key", out.auth_jwt_key,
+                 "Clients must present a JWT checked with this key: a PEM public key (RS256 or ES256) or a file "
+                 "holding an HS256 secret (default: no authentication)")
+      ->envname("CHATD_AUTH_JWT_KEY");
+  app.add_option("--auth-jwt-issuer", auth_issuer, "With --auth-jwt-key: the `iss` tokens must have")
+      ->envname("CHATD_AUTH_JWT_ISSUER");
+  app.add_option("--auth-jwt-audience", auth_audience, "With --auth-jwt-key: the `aud` tokens must have (or include)")
+      ->envname("CHATD_AUTH_JWT_AUDIENCE");
+
+  token_request token;
+  std::string token_ttl = "1h", token_rooms;
+  auto* token_command = app.add_subcommand("token", "Print a development token signed with an HS256 secret, and exit");
+  token_command->add_option("--secret-file", token.secret_file, "The HS256 secret (the --auth-jwt-key file)")
+      ->required();
+  token_command->add_option("--sub", token.sub, "The user id")->required();
+  token_command->add_option("--name", token.name, "The display name");
+  token_command->add_option("--rooms", token_rooms, "Rooms the user may join: a,b,team-* (default: every room)");
+  token_command->add_option("--ttl", token_ttl, "How long the token is valid")
+      ->check(duration_format)
+      ->capture_default_str();
+  token_command->add_option("--issuer", token.issuer, "The `iss` claim");
+  token_command->add_option("--audience", token.audience, "The `aud` claim");
+  std::string api_key_file;
+  app.add_option("--api-key-file", api_key_file,
+                 "File holding the server API's key (Authorization: Bearer <key>); without it the API is off (404)")
+      ->envname("CHATD_API_KEY_FILE");
+
   try {
     app.parse(argc, argv);
+    if (*token_command) {
+      token.ttl = *parse_duration(token_ttl);
+      if (token.ttl < std::chrono::seconds{1})
+        throw CLI::ValidationError("--ttl", "must be at least 1s");
+      if (token.sub.empty())
+        throw CLI::ValidationError("--sub", "must not be empty");
+      token.rooms = parse_list(token_rooms);
+      out.token = std::move(token);
+      return std::nullopt;
+    }
     s.threads = threads;
     out.tick = *parse_duration(tick);
     s.idle_timeout = *parse_duration(idle_timeout);
@@ -145,8 +257,16 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     s.hard_queue_bytes =
         max_queue_hard.empty() ? std::max<std::size_t>(16 << 20, 4 * s.max_queue_bytes) : *parse_size(max_queue_hard);
     s.slow_consumer_grace = *parse_duration(slow_grace);
+    s.history_ttl = *parse_duration(history_ttl);
+    s.history_max_bytes = *parse_size(history_max_bytes);
+    s.compression = compression == "on";
+    s.compression_min_bytes = *parse_size(compression_min);
     out.peers = *parse_peer_list(peers);
-    s.allowed_origins = parse_origin_list(origins);
+    out.cluster_ready_grace = *parse_duration(ready_grace);
+    out.cluster_timeout = *parse_duration(cluster_timeout);
+    if (out.cluster_timeout < std::chrono::milliseconds{500})
+      throw CLI::ValidationError("--cluster-timeout", "must be at least 500ms");
+    s.allowed_origins = parse_list(origins);
     if (s.allowed_origins.empty())
       throw CLI::ValidationError("--allowed-origins", "must name at least one origin, or * for any");
     for (const auto& origin : s.allowed_origins)
@@ -172,6 +292,20 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       throw CLI::ValidationError("--cluster-bind", "expected an IP address, got '" + out.cluster_bind + "'");
     if (s.node_id.empty())
       throw CLI::ValidationError("--node-id", "must not be empty");
+    if (out.auth_jwt_key.empty() && !(auth_issuer.empty() && auth_audience.empty()))
+      throw CLI::ValidationError("--auth-jwt-issuer/--auth-jwt-audience", "need --auth-jwt-key");
+    if (!out.auth_jwt_key.empty()) {
+      net::auth::verifier_options checks;
+      checks.issuer = auth_issuer;
+      checks.audience = auth_audience;
+      try {
+        s.auth = std::make_shared<const net::auth::token_verifier>(net::auth::load_key_file(out.auth_jwt_key), checks);
+      } catch (const std::runtime_error& e) {
+        throw CLI::ValidationError("--auth-jwt-key", e.what());
+      }
+    }
+    if (!api_key_file.empty())
+      s.api_key = read_key_file("--api-key-file", api_key_file);
   } catch (const CLI::ParseError& e) {
     // CLI11 has a code per kind of mistake; callers only need "usage error".
     return app.exit(e, out_stream, err_stream) == 0 ? 0 : 2;

@@ -3,25 +3,125 @@
 # under its own project name and free 127.0.0.1 ports, checks it with real
 # WebSocket clients and Prometheus' API (deploy/compose_check.py), stops and
 # restarts chatd2, then tears everything down and checks that no container,
-# network or volume of the project is left. Prints PASS or FAIL; exit status
-# 0 on pass.
+# network or volume of the project is left. It does all of that once with
+# Compose v2 (`docker compose`) and, where Compose v1 (`docker-compose`) is
+# installed too, once more with v1, each run building the images with its
+# own CLI and under its own project. Prints which CLI each run used, PASS or
+# FAIL per run, then PASS only if every run passed; exit status 0 on pass.
+# The v2 run adds docker-compose.auth.yml (tokens and the server API on every
+# node) and checks those too; the v1 run checks the plain file.
 #
-#   deploy/compose-test.sh
+#   deploy/compose-test.sh          # v2, then v1 where docker-compose exists
+#   deploy/compose-test.sh v1       # only the CLIs named: v2, v1 (in that order)
 #
-# Needs a Docker engine, `docker compose` or `docker-compose`, and
+# Needs a Docker engine, the Compose v2 plugin (scripts/setup.sh builds and
+# installs it where it is missing: scripts/install-compose-v2.sh), and
 # /usr/bin/python3 with python3-websockets. Runs deploy/make-base-images.sh
 # first, which makes the Debian base images with debootstrap if they are not
 # there (a few minutes, once). Building the chatd image compiles C++ (minutes on
-# 2 cores) unless Docker's cache has it.
+# 2 cores) unless Docker's cache has it; v2 builds with BuildKit and v1 with
+# the classic builder, whose caches are separate, so a cold run compiles it
+# once per CLI. COMPOSE_TEST_TIMEOUT (seconds, default 2400) bounds each run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
-project=chatd-test-$$
-overall_timeout=${COMPOSE_TEST_TIMEOUT:-2400} # seconds, a fresh image build included
 started=$SECONDS
 
-say() { printf 'compose-test: %s\n' "$*" >&2; }
+cli_command() { # v2|v1 -> the command, one word per line
+  case $1 in
+    v2) printf '%s\n' docker compose ;;
+    v1) printf '%s\n' docker-compose ;;
+    *) return 1 ;;
+  esac
+}
+
+# ---- The driver: checks what every run needs, makes the base images once,
+# then runs this script once per CLI (`--one CLI`), each in its own process
+# with its own project, teardown and leftover check.
+if [[ ${1-} != --one ]]; then
+  say() { printf 'compose-test: %s\n' "$*" >&2; }
+  trap 'say "interrupted"; exit 130' INT TERM
+  for arg; do
+    cli_command "$arg" >/dev/null || {
+      say "unknown CLI '$arg' (v2, v1)"
+      exit 2
+    }
+  done
+  if (($#)); then
+    clis=()
+    for want in v2 v1; do
+      if [[ " $* " == *" $want "* ]]; then clis+=("$want"); fi
+    done
+  else
+    clis=(v2)
+    if command -v docker-compose >/dev/null; then clis+=(v1); fi
+  fi
+  docker info >/dev/null 2>&1 || {
+    say "no Docker engine"
+    say "FAIL"
+    exit 1
+  }
+  /usr/bin/python3 -c 'import websockets' 2>/dev/null || {
+    say "/usr/bin/python3 cannot import websockets (apt install python3-websockets)"
+    say "FAIL"
+    exit 1
+  }
+  declare -A label
+  for cli in "${clis[@]}"; do
+    mapfile -t cmd < <(cli_command "$cli")
+    if ! ver=$("${cmd[@]}" version --short 2>/dev/null); then
+      case $cli in
+        v2) say "'docker compose' (Compose v2) does not answer: scripts/setup.sh installs it (scripts/install-compose-v2.sh)" ;;
+        v1) say "'docker-compose' (Compose v1) not found" ;;
+      esac
+      say "FAIL"
+      exit 1
+    fi
+    label[$cli]="'${cmd[*]}' $ver"
+  done
+  runs=()
+  for cli in "${clis[@]}"; do runs+=("$cli with ${label[$cli]}"); done
+  say "${#runs[@]} run(s): $(printf '%s\n' "${runs[@]}" | paste -sd ';' | sed 's/;/; /g')"
+
+  # Base images: made locally with debootstrap unless they exist already (a
+  # machine with a registry may `docker pull debian:bookworm
+  # debian:bookworm-slim` first instead; this script pulls nothing itself).
+  say "base images"
+  timeout 3600 "$here/make-base-images.sh" || {
+    say "deploy/make-base-images.sh failed"
+    say "FAIL ($((SECONDS - started)) s)"
+    exit 1
+  }
+
+  failed=0
+  summary=()
+  for cli in "${clis[@]}"; do
+    say "=== $cli: ${label[$cli]}"
+    t=$SECONDS
+    if "$BASH" "${BASH_SOURCE[0]}" --one "$cli"; then
+      summary+=("$cli (${label[$cli]}): PASS ($((SECONDS - t)) s)")
+    else
+      summary+=("$cli (${label[$cli]}): FAIL ($((SECONDS - t)) s)")
+      failed=1
+    fi
+  done
+  for line in "${summary[@]}"; do say "$line"; done
+  if ((failed)); then
+    say "FAIL ($((SECONDS - started)) s)"
+    exit 1
+  fi
+  say "PASS ($((SECONDS - started)) s, ${#clis[@]} run(s): ${clis[*]})"
+  exit 0
+fi
+
+# ---- One run with one CLI (started by the driver above).
+cli=${2:?}
+mapfile -t compose < <(cli_command "$cli")
+project=chatd-test-$$
+overall_timeout=${COMPOSE_TEST_TIMEOUT:-2400} # seconds, a fresh image build included
+
+say() { printf 'compose-test (%s): %s\n' "$cli" "$*" >&2; }
 
 leftovers() {
   {
@@ -72,30 +172,6 @@ remaining() { # seconds left of the overall budget, at least 1
   echo $((r > 0 ? r : 1))
 }
 
-# Compose v2 plugin if present, else docker-compose (v1.29 works too).
-if docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  compose=(docker-compose)
-else
-  say "neither 'docker compose' nor 'docker-compose' found"
-  exit 1
-fi
-/usr/bin/python3 -c 'import websockets' 2>/dev/null || {
-  say "/usr/bin/python3 cannot import websockets (apt install python3-websockets)"
-  exit 1
-}
-docker info >/dev/null 2>&1 || {
-  say "no Docker engine"
-  exit 1
-}
-
-# Base images: made locally with debootstrap unless they exist already (a
-# machine with a registry may `docker pull debian:bookworm
-# debian:bookworm-slim` first instead; this script pulls nothing itself).
-say "base images"
-timeout 3600 "$here/make-base-images.sh"
-
 # Free ports on 127.0.0.1 for the three nodes and Prometheus, below the
 # ephemeral range so that outgoing connections and tests using port 0 do not
 # take them between here and `up`.
@@ -125,7 +201,13 @@ print(*ports)
 PY
 }
 
-dc=("${compose[@]}" -f "$top/docker-compose.yml" -p "$project")
+files=(-f "$top/docker-compose.yml")
+check_args=()
+if [[ $cli == v2 ]]; then
+  files+=(-f "$top/docker-compose.auth.yml")
+  check_args+=(--auth)
+fi
+dc=("${compose[@]}" "${files[@]}" -p "$project")
 
 say "building (compiles C++ unless Docker's cache has the image; may take minutes)"
 timeout "$(remaining)" "${dc[@]}" build >&2
@@ -145,6 +227,6 @@ done
 
 say "checking"
 timeout "$(remaining)" /usr/bin/python3 "$here/compose_check.py" \
-  --compose "$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${compose[@]}" -f "$top/docker-compose.yml")" \
-  --project "$project" --ports "$p1,$p2,$p3" --prometheus-port "$pp"
+  --compose "$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${compose[@]}" "${files[@]}")" \
+  --project "$project" --ports "$p1,$p2,$p3" --prometheus-port "$pp" "${check_args[@]}"
 result=0

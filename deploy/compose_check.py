@@ -5,6 +5,12 @@ Talks only to 127.0.0.1 (the published ports) and runs the given compose
 command for `stop`/`start` of chatd2. Every wait has a timeout. Exit status
 0 when every check passed, 1 otherwise (the first failure is printed).
 
+With --auth (the cluster runs with docker-compose.auth.yml too), every
+client signs in with a token minted by `chatd token` inside chatd1, a client
+without one must get 401, and the server API is checked with the key from
+the auth volume: a message published with `curl`-like POST reaches the
+clients of every node, and each node's presence of the room lists them.
+
 Needs Debian's python3-websockets.
 """
 
@@ -15,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -98,6 +105,21 @@ def inspect(cid, fmt, timeout=30):
     return p.stdout.strip() if p.returncode == 0 else None
 
 
+def http_request(port, method, path, body=b"", headers=None, timeout=5.0):
+    """(status, body) of any request; an HTTP error status is an answer too."""
+    req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=body if method != "GET" else None,
+                                 method=method, headers=headers or {})
+    try:
+        with _http.open(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+# Set in main() with --auth: node name -> the token its client signs in with.
+TOKENS = {}
+
+
 class Client:
     """A WebSocket client that records every text message it receives."""
 
@@ -108,7 +130,8 @@ class Client:
         self.changed = asyncio.Event()
 
     async def connect(self):
-        self.ws = await websockets.connect(f"ws://{HOST}:{self.port}/rooms/{self.room}",
+        query = f"?token={TOKENS[self.name]}" if self.name in TOKENS else ""
+        self.ws = await websockets.connect(f"ws://{HOST}:{self.port}/rooms/{self.room}{query}",
                                            open_timeout=10, close_timeout=5, ping_interval=None)
         self.reader = asyncio.ensure_future(self._read())
 
@@ -175,6 +198,22 @@ async def sync(clients, tag, timeout=20):
         await asyncio.gather(*senders, return_exceptions=True)
 
 
+async def at_once(clients, tag, timeout=15):
+    """Each client sends one message at once, with no probing first: every
+    client gets every message exactly once (as a new user's first messages
+    right after `up` must)."""
+    sent = {c.name: f"first-{tag}-from-{c.name}-{time.time_ns()}" for c in clients}
+    await asyncio.gather(*(c.send(sent[c.name]) for c in clients))
+    for c in clients:
+        for o in clients:
+            await c.wait_for(f"{sent[o.name]}", lambda rx, m=sent[o.name]: m in rx, timeout)
+    for c in clients:
+        for o in clients:
+            if c.received.count(sent[o.name]) != 1:
+                raise CheckFailed(f"{c.name} got {sent[o.name]} {c.received.count(sent[o.name])} times")
+    log(f"ok: messages sent at once by a client on each node reached every client ({len(clients)})")
+
+
 async def exchange(clients, tag, timeout=10):
     """A message from each client reaches every other client (and itself)."""
     await sync(clients, tag)
@@ -191,6 +230,45 @@ async def exchange(clients, tag, timeout=10):
                 raise CheckFailed(f"{c.name} got {sent[o.name]} {c.received.count(sent[o.name])} times")
     names = ", ".join(c.name for c in clients)
     log(f"ok: every message reached every client ({names})")
+
+
+async def check_auth_and_api(compose, ports, room, clients):
+    """--auth: no token, no WebSocket; the API publishes and lists presence."""
+    base = "ws://" + HOST
+    for n in NODES:
+        try:
+            ws = await websockets.connect(f"{base}:{ports[n]}/rooms/{room}", open_timeout=10)
+            await ws.close()
+            raise CheckFailed(f"{n} let a client without a token in")
+        except websockets.InvalidStatusCode as e:
+            if e.status_code != 401:
+                raise CheckFailed(f"{n}: a client without a token got {e.status_code}, expected 401")
+    log("ok: a client without a token gets 401 on every node")
+    api_key = compose.run("exec", "-T", "chatd1", "cat", "/auth/api-key", timeout=60).strip()
+    auth = {"Authorization": f"Bearer {api_key}"}
+    status, _ = http_request(ports["chatd2"], "GET", "/api/rooms", headers={"Authorization": "Bearer wrong"})
+    if status != 401:
+        raise CheckFailed(f"GET /api/rooms with a wrong key: {status}, expected 401")
+    text = f"from-the-api-{time.time_ns()}"
+    status, body = http_request(ports["chatd3"], "POST", f"/api/rooms/{room}/messages", text.encode(),
+                                {**auth, "Content-Type": "text/plain"})
+    if status != 202:
+        raise CheckFailed(f"POST /api/rooms/{room}/messages: {status} {body!r}")
+    for c in clients.values():
+        await c.wait_for(text, lambda rx: text in rx, 10)
+    log("ok: a message POSTed to chatd3's API reached the client of every node")
+    want = sorted(f"user-{n}" for n in clients)
+
+    def presence(n):
+        status, body = http_request(ports[n], "GET", f"/api/rooms/{room}/presence", headers=auth)
+        if status != 200:
+            return False, (status, body)
+        users = sorted(m["user"] for m in json.loads(body).get("members", []))
+        return users == want, users
+
+    for n in NODES:
+        await wait_until(f"{n}: presence of {room} = {want}", lambda n=n: presence(n), 20)
+    log(f"ok: every node's presence of the room lists {', '.join(want)}")
 
 
 def prom(port, path, params):
@@ -226,6 +304,7 @@ async def main():
     ap.add_argument("--ports", required=True, help="host ports of chatd1,chatd2,chatd3")
     ap.add_argument("--prometheus-port", required=True, type=int)
     ap.add_argument("--timeout", type=float, default=120, help="per wait for startup")
+    ap.add_argument("--auth", action="store_true", help="the cluster runs with docker-compose.auth.yml")
     a = ap.parse_args()
     compose = Compose(json.loads(a.compose), a.project)
     ports = dict(zip(NODES, (int(p) for p in a.ports.split(","))))
@@ -255,8 +334,25 @@ async def main():
         return c
 
     try:
-        # 1. The cluster is up.
+        # 1. The cluster is up: healthy means ready (/readyz: linked to every
+        # node that is up). At once, a client on each node sends one message,
+        # as a new user would right after `up`: every client gets all three.
         await wait_healthy(NODES)
+        if a.auth:
+            for n in NODES:
+                TOKENS[n] = compose.run("exec", "-T", "chatd1", "chatd", "token", "--secret-file", "/auth/jwt-secret",
+                                        "--sub", f"user-{n}", "--name", f"User of {n}", timeout=60).strip()
+            log("ok: minted a token per node's client with `chatd token` in chatd1")
+        for n in NODES:
+            status, body = http_get(ports[n], "/readyz")
+            if status != 200 or body != "ready\n":
+                raise CheckFailed(f"{n} /readyz: {status} {body!r} while healthy")
+        firsts = [Client(n, ports[n], f"{room}-first") for n in NODES]
+        try:
+            await asyncio.gather(*(c.connect() for c in firsts))
+            await at_once(firsts, "start")
+        finally:
+            await asyncio.gather(*(c.close() for c in firsts if hasattr(c, "ws")), return_exceptions=True)
         await wait_peers(NODES, 2, a.timeout)
         # The links are TLS with the certs service's certificates.
         for n in NODES:
@@ -273,6 +369,8 @@ async def main():
             await connect(n)
         log(f"connected one WebSocket client per node to room {room}")
         await exchange(list(clients.values()), "all")
+        if a.auth:
+            await check_auth_and_api(compose, ports, room, clients)
 
         # 3. Prometheus scrapes all three and sees our connections.
         want_targets = {f"{n}:9000": "up" for n in NODES}

@@ -53,7 +53,7 @@ http_response route_request(const http_request& req, const chat_metrics& metrics
   auto target = std::string_view{req.target()};
   auto path = target.substr(0, target.find('?'));
   auto asset = web::find_asset(path);
-  bool known = asset || path == "/metrics" || path == "/healthz" || path == "/api/info";
+  bool known = asset || path == "/metrics" || path == "/healthz" || path == "/readyz" || path == "/api/info";
   if (!known)
     return make_response(req, http::status::not_found, "text/plain; charset=utf-8", "not found\n");
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -66,6 +66,14 @@ http_response route_request(const http_request& req, const chat_metrics& metrics
     return make_response(req, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", metrics.serialize());
   if (path == "/healthz")
     return make_response(req, http::status::ok, "text/plain; charset=utf-8", "ok\n");
+  if (path == "/readyz") {
+    // Serving, and the cluster has formed (or the start-up grace is over).
+    auto res = metrics.cluster_ready.Value() != 0
+                   ? make_response(req, http::status::ok, "text/plain; charset=utf-8", "ready\n")
+                   : make_response(req, http::status::service_unavailable, "text/plain; charset=utf-8", "starting\n");
+    res.set(http::field::cache_control, "no-store");
+    return res;
+  }
   if (path == "/api/info") {
     auto res = make_response(req, http::status::ok, "application/json", "{\"node\":" + json_string(node_id) + "}\n");
     res.set(http::field::cache_control, "no-store");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "net/http_routes.hpp"
+#include "net/identity.hpp"
 #include "net/session_stream.hpp"
 
 #include <boost/beast/core.hpp>
@@ -26,8 +27,13 @@ public:
 
 private:
   void do_read();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
+  void read_body();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void upgrade();
+  // With --auth-jwt-key: the identity of the request's token, or nothing
+  // after answering 401 or 403. Without: anonymous.
+  std::optional<identity> authenticate(const std::string& room);
   // Counts and (rate-limited) logs a refused upgrade.
   void refuse(refusal_reason reason, std::string_view why);
   void respond(http_response res);

@@ -16,20 +16,28 @@ namespace {
 // How often a loop whose members are over --max-queue-bytes checks the grace
 // period and whether paused publishers may be read again.
 constexpr std::chrono::milliseconds backlog_sweep_period{50};
+
+// Each loop keeps its share of --history-max-bytes.
+history_limits limits_of(const server_options& options) {
+  auto loops = std::max<std::size_t>(options.threads, 1);
+  return {options.history_size, options.history_ttl, options.history_max_bytes / loops};
+}
 } // namespace
 
 io_loop::io_loop(std::size_t index, const server_options& options, chat_metrics& metrics, class admission& admission,
-                 room_directory& directory)
+                 room_directory& directory, const std::string& epoch_prefix)
   : index_(index)
   , options_(options)
   , metrics_(metrics)
   , admission_(admission)
   , directory_(directory)
+  , history_(epoch_prefix + "-" + std::to_string(index), limits_of(options), directory)
   , work_(asio::make_work_guard(ioc_))
   , acceptor_(ioc_)
   , accept_retry_(ioc_)
   , idle_sweep_(ioc_)
-  , backlog_sweep_(ioc_) {}
+  , backlog_sweep_(ioc_)
+  , expiry_timer_(ioc_) {}
 
 io_loop::~io_loop() {
   if (thread_.joinable()) {
@@ -99,8 +107,44 @@ void io_loop::start_idle_sweep() {
     for (auto& [name, room] : rooms_)
       for (auto* session : room.members)
         session->check_idle();
+    history_.sweep(std::chrono::steady_clock::now());
+    report_history();
     start_idle_sweep();
   });
+}
+
+void io_loop::expire_at(websocket_session& session, std::chrono::system_clock::time_point when) {
+  auto [it, added] = expiries_.emplace(when, &session);
+  if (added && it == expiries_.begin())
+    arm_expiry_timer();
+}
+
+void io_loop::forget_expiry(websocket_session& session, std::chrono::system_clock::time_point when) {
+  // The timer stays armed for an entry that is gone: it finds nothing due.
+  expiries_.erase({when, &session});
+}
+
+void io_loop::arm_expiry_timer() {
+  if (stopping_ || expiries_.empty())
+    return;
+  // Setting the time cancels the wait for a later entry.
+  expiry_timer_.expires_at(expiries_.begin()->first);
+  expiry_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec)
+      expire_tokens();
+  });
+}
+
+void io_loop::expire_tokens() {
+  const auto now = std::chrono::system_clock::now();
+  std::vector<std::shared_ptr<websocket_session>> due;
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    due.push_back(expiries_.begin()->second->shared_from_this());
+    expiries_.erase(expiries_.begin());
+  }
+  for (auto& session : due)
+    session->token_expired();
+  arm_expiry_timer();
 }
 
 void io_loop::deliver_in(room_state& room, const frame_ptr& f) {
@@ -133,6 +177,8 @@ void io_loop::deliver(const std::vector<frame_ptr>& batch) {
 }
 
 void io_loop::publish(frame_ptr f) {
+  if (ordered())
+    return order(std::move(f));
   auto it = rooms_.find(f->room);
   if (it == rooms_.end())
     return; // the sender has left already
@@ -141,6 +187,121 @@ void io_loop::publish(frame_ptr f) {
     return; // nobody else has members: the message never leaves this loop
   published_.push_back(std::move(f));
   end_of_pass_needed();
+}
+
+void io_loop::publish_from_api(frame_ptr f) {
+  if (ordered()) {
+    // Handed to the broadcaster now, before the 202 goes out, even when this
+    // loop orders the room: a backend that posts its next message after the
+    // answer (on any loop) gets it ordered after this one. (Read here
+    // directly, a later post could overtake an earlier one still on its hop.)
+    if (!events_)
+      return sequence_here(f);
+    events_->on_forward({std::move(f)});
+    return;
+  }
+  // This loop may have no members of the room, so the message always goes
+  // on: the broadcaster and the cluster actor route it like any other.
+  if (auto it = rooms_.find(f->room); it != rooms_.end())
+    deliver_in(it->second, f);
+  if (!events_)
+    return;
+  published_.push_back(std::move(f));
+  end_of_pass_needed();
+}
+
+// A message is delivered only once it has its offset, by the loop that
+// orders its room: so every member on every loop gets the room's messages
+// in one order. A room this loop orders takes no hop.
+void io_loop::order(frame_ptr f) {
+  if (orders(f->room) || !events_)
+    return sequence_here(f);
+  forwarded_.push_back(std::move(f));
+  end_of_pass_needed();
+}
+
+void io_loop::sequence(const std::vector<frame_ptr>& batch) {
+  for (auto& f : batch)
+    sequence_here(f);
+}
+
+void io_loop::sequence_here(const frame_ptr& f) {
+  auto& log = history_.append(f);
+  auto it = rooms_.find(f->room);
+  bool here = it != rooms_.end();
+  if (here)
+    deliver_in(it->second, f);
+  // Other loops with members (the sender's, if it was read elsewhere), or peers.
+  auto& presence = log.presence();
+  if (!events_ || (presence.loops() <= (here ? 1u : 0u) && presence.peers() == 0 && directory_.unknown_peers() == 0))
+    return;
+  published_.push_back(f);
+  end_of_pass_needed();
+}
+
+void io_loop::request_history(websocket_session& session, const history_request& request) {
+  const auto& room = session.room();
+  if (!ordered()) {
+    // No order in a cluster yet: nothing to resume from; say so.
+    session.replay({false, nullptr, 0, {}}, request);
+    return;
+  }
+  if (orders(room) || !events_) {
+    session.replay(history_.answer(room, request), request);
+    return;
+  }
+  session.begin_replay();
+  replaying_.emplace(session.id(), &session);
+  events_->on_history_request(room, request, index_, session.id());
+}
+
+void io_loop::serve_history(const std::string& room, const history_request& request, std::uint64_t loop,
+                            std::uint64_t session) {
+  answers_.push_back({loop, session, history_.answer(room, request)});
+  end_of_pass_needed();
+}
+
+void io_loop::history_arrived(std::uint64_t session, const history_answer& answer) {
+  auto it = replaying_.find(session);
+  if (it == replaying_.end())
+    return; // it has left already
+  auto* s = it->second;
+  replaying_.erase(it);
+  s->end_replay(answer);
+}
+
+void io_loop::report_history() {
+  auto bytes = history_.bytes();
+  auto messages = history_.messages();
+  if (bytes != history_bytes_reported_) {
+    metrics_.history_bytes.Increment(static_cast<double>(bytes) - static_cast<double>(history_bytes_reported_));
+    history_bytes_reported_ = bytes;
+  }
+  if (messages != history_messages_reported_) {
+    metrics_.history_messages.Increment(static_cast<double>(messages) -
+                                        static_cast<double>(history_messages_reported_));
+    history_messages_reported_ = messages;
+  }
+}
+
+void io_loop::remove_user(const std::string& room, const std::string& user) {
+  auto it = rooms_.find(room);
+  if (it == rooms_.end())
+    return;
+  // Picked first, closed after: closing touches the room's lists (a paused
+  // session is taken off them).
+  std::vector<std::shared_ptr<websocket_session>> removed;
+  for (auto* session : it->second.members)
+    if (session->who().user == user)
+      removed.push_back(session->shared_from_this());
+  for (auto& session : removed)
+    session->remove();
+}
+
+void io_loop::remove_everywhere(const std::string& room, const std::string& user) {
+  remove_user(room, user);
+  if (events_)
+    events_->on_remove(room, user);
 }
 
 void io_loop::schedule_flush(std::shared_ptr<websocket_session> session) {
@@ -158,12 +319,25 @@ void io_loop::end_of_pass_needed() {
 
 void io_loop::end_of_pass() {
   end_of_pass_posted_ = false;
+  if (!forwarded_.empty()) {
+    std::vector<frame_ptr> batch;
+    batch.swap(forwarded_);
+    if (events_)
+      events_->on_forward(std::move(batch));
+  }
   if (!published_.empty()) {
     std::vector<frame_ptr> batch;
     batch.swap(published_);
     if (events_)
       events_->on_publish(std::move(batch));
   }
+  // Behind what this pass published: a replay's seam (see history_arrived).
+  for (auto& a : answers_)
+    if (events_)
+      events_->on_history_answer(a.loop, a.session, a.answer);
+  answers_.clear();
+  if (ordered())
+    report_history();
   writing_.swap(dirty_);
   for (auto& session : writing_)
     session->flush();
@@ -202,8 +376,12 @@ bool io_loop::join(websocket_session& session, const std::string& name) {
   session.slot = static_cast<std::uint32_t>(room.members.size());
   room.members.push_back(&session);
   metrics_.connections.Increment();
-  if (events_)
+  if (events_) {
     events_->on_join(name, added);
+    if (session.v1())
+      awaiting_snapshot_.emplace(session.id(), &session);
+    events_->on_presence_join(presence_of(session, name));
+  }
   return hold;
 }
 
@@ -216,10 +394,41 @@ void io_loop::announced(const std::string& name, std::uint64_t generation) {
       member->release();
 }
 
+presence_session io_loop::presence_of(const websocket_session& session, const std::string& room) const {
+  return presence_session{room, session.who().user, session.who().name, session.id(), index_, session.v1()};
+}
+
+void io_loop::presence_snapshot(std::uint64_t connection, const std::vector<frame_ptr>& snapshot) {
+  auto it = awaiting_snapshot_.find(connection);
+  if (it == awaiting_snapshot_.end())
+    return; // it has left already
+  auto* session = it->second;
+  awaiting_snapshot_.erase(it);
+  session->presence_synced = true;
+  for (auto& f : snapshot)
+    session->send(f);
+}
+
+void io_loop::presence_events(const std::vector<frame_ptr>& events) {
+  for (auto& f : events) {
+    auto it = rooms_.find(f->room);
+    if (it == rooms_.end())
+      continue;
+    for (auto* member : it->second.members)
+      if (member->presence_synced)
+        member->send(f);
+  }
+}
+
 void io_loop::leave(websocket_session& session) {
   auto* room = session.room_entry;
   if (!room)
     return;
+  replaying_.erase(session.id());
+  if (events_) {
+    awaiting_snapshot_.erase(session.id());
+    events_->on_presence_leave(presence_of(session, *room->name));
+  }
   session.room_entry = nullptr;
   auto& members = room->members;
   members[session.slot] = members.back();
@@ -330,6 +539,7 @@ void io_loop::close_everything() {
   acceptor_.close(ignored);
   accept_retry_.cancel();
   idle_sweep_.cancel();
+  expiry_timer_.cancel();
   for (auto* session : http_sessions_)
     session->shutdown();
   std::vector<std::shared_ptr<websocket_session>> sessions;

@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <cstdio>
+#include <random>
 #include <system_error>
 
 namespace chatd::net {
@@ -9,9 +11,27 @@ namespace chatd::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-server::server(server_options options, chat_metrics& metrics) : options_(std::move(options)), admission_(options_) {
-  for (std::size_t i = 0; i < options_.threads; ++i)
-    loops_.push_back(std::make_unique<io_loop>(i, options_, metrics, admission_, directory_));
+namespace {
+// What makes this process's epochs its own: no other node, and no earlier
+// or later run of this one, hands out offsets under the same epoch.
+std::string process_tag() {
+  std::random_device random;
+  std::uint64_t value = (static_cast<std::uint64_t>(random()) << 32) ^ random();
+  char out[17];
+  std::snprintf(out, sizeof out, "%012llx", static_cast<unsigned long long>(value & 0xffffffffffffull));
+  return out;
+}
+} // namespace
+
+server::server(server_options options, chat_metrics& metrics)
+  : options_(std::move(options))
+  , admission_(options_)
+  , presence_(options_.presence_max_members) {
+  auto tag = process_tag();
+  for (std::size_t i = 0; i < options_.threads; ++i) {
+    loops_.push_back(std::make_unique<io_loop>(i, options_, metrics, admission_, directory_, tag));
+    loops_.back()->set_presence(presence_);
+  }
 }
 
 void server::listen() {

@@ -2,6 +2,7 @@
 
 #include "net/admission.hpp"
 #include "net/io_loop.hpp"
+#include "net/presence_table.hpp"
 #include "net/server_options.hpp"
 
 #include <memory>
@@ -25,6 +26,8 @@ public:
   const server_options& options() const { return options_; }
   const class admission& admission() const { return admission_; }
   room_directory& directory() { return directory_; }
+  // Who is in which room, cluster-wide: written by the presence actor, read by the API.
+  presence_table& presence() { return presence_; }
 
   void start();
   // Stops accepting, closes every client with 1001 and waits for the loops to end.
@@ -34,6 +37,7 @@ private:
   server_options options_;
   class admission admission_;
   room_directory directory_;
+  presence_table presence_;
   std::vector<std::unique_ptr<io_loop>> loops_;
   std::uint16_t port_ = 0;
 };

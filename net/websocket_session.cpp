@@ -1,7 +1,9 @@
 #include "net/websocket_session.hpp"
 
+#include "net/deflate.hpp"
 #include "net/io_loop.hpp"
 #include "net/utf8.hpp"
+#include "net/v1_protocol.hpp"
 
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +14,11 @@ namespace chatd::net {
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using clock = std::chrono::steady_clock;
+
+namespace {
+// An application close code (RFC 6455 7.4.2): Beast's enum holds any uint16.
+constexpr auto token_expired_code = static_cast<websocket::close_code>(4001);
+} // namespace
 
 void session_writer::queue_control(websocket_session& session, std::string bytes) {
   // Beast closes on its own too (a bad frame from the client: 1002, 1007,
@@ -44,7 +51,12 @@ void teardown(beast::role_type role, session_stream& stream, beast::error_code& 
 websocket_session::websocket_session(loop_socket&& socket, io_loop& loop, bool admitted)
   : ws_(std::move(socket))
   , loop_(loop)
-  , admitted_(admitted) {
+  // Room for a compressed frame a little longer than the message it
+  // inflates to (deflate's stored blocks); what inflates past
+  // --max-message-bytes is Beast's 1009.
+  , read_buffer_(reading_, loop.options().max_message_bytes + loop.options().max_message_bytes / 16 + 1024)
+  , admitted_(admitted)
+  , id_(loop.next_session_id()) {
   ws_.next_layer().attach(*this);
   if (auto rate = loop.options().max_messages_per_second; rate > 0)
     messages_ = std::make_unique<token_bucket>(rate, rate);
@@ -62,21 +74,51 @@ websocket_session::~websocket_session() {
     loop_.metrics().dropped(drop_reason::closing).Increment(static_cast<double>(dropped));
   if (!joined_)
     return;
+  if (who_.expires)
+    loop_.forget_expiry(*this, *who_.expires);
   if (over_limit_)
     loop_.backlog_under(*this);
   loop_.leave(*this);
   loop_.metrics().closed(reason_).Increment();
 }
 
-void websocket_session::run(http_request req, std::string room) {
+void websocket_session::run(http_request req, std::string room, identity who, history_request history) {
+  who_ = std::move(who);
   auto& opts = loop_.options();
   beast::error_code ec;
   ws_.next_layer().socket().non_blocking(true, ec);
   // The loop keeps the deadlines (idle sweep, close grace): no timer per stream.
   ws_.set_option(
       websocket::stream_base::timeout{websocket::stream_base::none(), websocket::stream_base::none(), false});
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(beast::http::field::server, "chatd"); }));
+  v1_ = offers_subprotocol(req[beast::http::field::sec_websocket_protocol], v1_subprotocol);
+  if (v1_ && history.wanted()) { // raw clients get neither history nor resume
+    replay_ = std::make_unique<replay_state>();
+    replay_->request = std::move(history);
+  }
+  int offered_window = 0;
+  if (opts.compression) {
+    // Beast negotiates and inflates; chatd compresses (see net/deflate.hpp).
+    websocket::permessage_deflate pmd;
+    pmd.server_enable = true;
+    pmd.server_no_context_takeover = true; // one compressed form per message, for every receiver
+    pmd.client_max_window_bits = opts.compression_window_bits;
+    ws_.set_option(pmd);
+    offered_window = offered_server_window_bits(req[beast::http::field::sec_websocket_extensions]);
+  }
+  // Called while Beast builds the answer, after it has negotiated: what it
+  // agreed to is read (and a window of 8 put right) here.
+  ws_.set_option(websocket::stream_base::decorator([this, offered_window](websocket::response_type& res) {
+    res.set(beast::http::field::server, "chatd");
+    if (v1_)
+      res.set(beast::http::field::sec_websocket_protocol, v1_subprotocol);
+    auto agreed = res[beast::http::field::sec_websocket_extensions];
+    if (agreed.empty())
+      return;
+    auto fixed = honour_offered_window(agreed, offered_window);
+    deflate_window_ = static_cast<std::uint8_t>(agreed_server_window_bits(fixed));
+    if (fixed != agreed)
+      res.set(beast::http::field::sec_websocket_extensions, fixed);
+  }));
   ws_.read_message_max(opts.max_message_bytes);
   // Beast queues the answer here, synchronously; it stays held until on_accept.
   ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept, shared_from_this(), std::move(room)));
@@ -98,6 +140,8 @@ void websocket_session::on_accept(const std::string& room, beast::error_code ec)
   }
   joined_ = true;
   loop_.metrics().connections_accepted.Increment();
+  if (who_.expires)
+    loop_.expire_at(*this, *who_.expires);
   // The route is in place before the client can see the answer; in a
   // cluster the loop may hold the answer until peers know of the room.
   if (!loop_.join(*this, room))
@@ -109,7 +153,38 @@ void websocket_session::release() {
   if (!held_)
     return;
   held_ = false;
+  // Joined and routed, and peers know: what the history answer leaves out
+  // reaches this session live.
+  if (joined_ && !closing_ && replay_ && replay_->request.wanted())
+    loop_.request_history(*this, replay_->request);
   schedule_flush();
+}
+
+void websocket_session::replay(const history_answer& answer, const history_request& request) {
+  auto& r = *replay_;
+  r.waiting = false;
+  if (request.resume) {
+    loop_.metrics().resumes(answer.recovered).Increment();
+    static const std::string no_epoch;
+    send(make_v1_frame(room(),
+                       encode_v1_resumed(answer.recovered, answer.epoch ? *answer.epoch : no_epoch, answer.offset),
+                       clock::now()));
+  }
+  for (auto& f : answer.frames)
+    send(f);
+  r.epoch = answer.epoch;
+  r.to = answer.offset;
+  r.request = {}; // `request` may be this: not used below
+  auto waiting = std::move(r.wait);
+  r.wait.clear();
+  r.wait_bytes = 0;
+  for (auto& f : waiting)
+    send(f);
+}
+
+void websocket_session::end_replay(const history_answer& answer) {
+  auto request = replay_->request;
+  replay(answer, request);
 }
 
 // Waits for the next message without holding a buffer: Beast reads the
@@ -180,9 +255,28 @@ void websocket_session::handle_message() {
     close(websocket::close_code::bad_payload, "invalid UTF-8", close_reason::protocol_error);
     return;
   }
+  f->kind = binary ? message_kind::binary : message_kind::text;
+  if (v1_) {
+    // A v1 client publishes JSON; what raw clients get is the compact text
+    // of its data. Anything else is answered, and the client may go on.
+    auto message =
+        binary ? v1_publish{{}, "not_json", "chatd.v1 messages are JSON text frames"} : parse_v1_message(f->payload());
+    if (!message.ok()) {
+      send(make_v1_frame(room(), encode_v1_error(message.code, message.message), now));
+      if (!closing_)
+        do_read();
+      return;
+    }
+    f->wire.replace(frame_header_room, std::string::npos, message.data);
+    f->kind = message_kind::json;
+  }
   f->room = room();
-  f->binary = binary;
+  f->binary = f->kind == message_kind::binary;
   f->received_at = now;
+  f->user = who_.user;
+  f->name = who_.name;
+  f->ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   seal(*f);
   loop_.metrics().messages_received.Increment();
   loop_.publish(std::move(f));
@@ -207,17 +301,44 @@ void websocket_session::resume_reading() {
 }
 
 void websocket_session::send(const frame_ptr& f) {
+  if (f->v1_only && !v1_)
+    return; // an event of the JSON protocol: not for raw clients, and no drop
   if (closing_ || broken_ || close_queued_) {
     loop_.metrics().dropped(drop_reason::closing).Increment();
     return;
   }
   auto& opts = loop_.options();
-  if (out_.bytes() + f->bytes().size() > opts.hard_queue_bytes) {
+  if (replay_) [[unlikely]] {
+    auto& r = *replay_;
+    if (r.waiting) {
+      // Behind the replay, which is on its way.
+      r.wait_bytes += f->bytes().size();
+      r.wait.push_back(f);
+      if (r.wait_bytes > opts.hard_queue_bytes) {
+        loop_.metrics().dropped(drop_reason::slow_consumer).Increment(static_cast<double>(r.wait.size()));
+        r.wait.clear();
+        close_as_slow("over the hard queue bound while its history was on its way");
+      }
+      return;
+    }
+    // Came in the replay already (it overlaps what was on its way meanwhile).
+    if (f->offset != 0 && f->offset <= r.to && r.epoch && (f->epoch == r.epoch || (f->epoch && *f->epoch == *r.epoch)))
+      return;
+  }
+  // A v1 client gets the message's envelope, made once for all of them.
+  const frame_ptr* out = v1_ && !f->v1_only ? &v1_form(*f) : &f;
+  if (deflate_window_ != 0) {
+    auto size = (*out)->payload().size();
+    if (size >= opts.compression_min_bytes && fits_window(size, deflate_window_))
+      if (auto& deflated = compressed_form(**out, &loop_.metrics().messages_compressed))
+        out = &deflated;
+  }
+  if (out_.bytes() + (*out)->bytes().size() > opts.hard_queue_bytes) {
     loop_.metrics().dropped(drop_reason::slow_consumer).Increment();
     close_as_slow("over the hard queue bound");
     return;
   }
-  queue(f);
+  queue(*out);
   if (!over_limit_ && out_.bytes() > opts.max_queue_bytes) {
     over_limit_ = true;
     over_since_ = clock::now();
@@ -315,9 +436,19 @@ void websocket_session::check_idle() {
   }
 }
 
+void websocket_session::token_expired() {
+  if (closing_)
+    return;
+  if (auto suppressed = loop_.admission().close_log.allow())
+    spdlog::info("closing user {} in room {}: token expired{}", who_.user, room(), suppressed_note(*suppressed));
+  close(token_expired_code, "token expired", close_reason::token_expired);
+}
+
 void websocket_session::shutdown() {
   close(websocket::close_code::going_away, "server shutting down", close_reason::shutdown);
 }
+
+void websocket_session::remove() { close(static_cast<websocket::close_code>(4003), "removed", close_reason::removed); }
 
 void websocket_session::close(websocket::close_code code, std::string_view why, close_reason reason) {
   if (closing_)

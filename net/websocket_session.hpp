@@ -3,7 +3,9 @@
 #include "net/admission.hpp"
 #include "net/frame_writer.hpp"
 #include "net/http_routes.hpp"
+#include "net/identity.hpp"
 #include "net/payload_buffer.hpp"
+#include "net/room_history.hpp"
 #include "net/session_stream.hpp"
 #include "proto/chat_metrics.hpp"
 
@@ -33,8 +35,9 @@ public:
   websocket_session(loop_socket&& socket, io_loop& loop, bool admitted = true);
   ~websocket_session();
 
-  // Completes the upgrade this request asked for, into `room`.
-  void run(http_request req, std::string room);
+  // Completes the upgrade this request asked for, into `room`, for `who`.
+  // `history`: what a chatd.v1 client asked for with ?since= / ?history=.
+  void run(http_request req, std::string room, identity who = {}, history_request history = {});
 
   // Queues a message for this client. Over the hard queue bound, or over
   // --max-queue-bytes for longer than the grace period, the client is closed
@@ -43,6 +46,8 @@ public:
 
   // Closes with 1001 (going away): the server is stopping.
   void shutdown();
+  // Closes with 4003 (removed): the server API removed its user from the room.
+  void remove();
 
   // Called by the loop: the end of a pass (write what is queued); peers
   // know of this node's members now (answer the handshake); the room's
@@ -52,15 +57,29 @@ public:
   void resume_reading();
   void check_idle();
   void check_slow(std::chrono::steady_clock::time_point now);
+  // The token's exp has passed: close with 4001, the client may reconnect with a new one.
+  void token_expired();
+
+  // History for a chatd.v1 client, once it has joined (io_loop::request_history):
+  // `{"type":"resumed",...}` for a resume, then the answer's messages, then
+  // everything that reached it meanwhile and was not in them. Until
+  // end_replay everything for this client waits.
+  void replay(const history_answer& answer, const history_request& request);
+  void begin_replay() { replay_->waiting = true; }
+  void end_replay(const history_answer& answer);
 
   // The room's name, from the loop's table: empty until the session joined.
   const std::string& room() const;
   bool held() const { return held_; }
+  std::uint64_t id() const { return id_; }
+  const identity& who() const { return who_; }
+  bool v1() const { return v1_; }
 
   // The loop's bookkeeping: the session's place in its room.
   room_state* room_entry = nullptr;
   std::uint64_t generation = 0; // of the room's presence this session waits for
   std::uint32_t slot = 0;
+  bool presence_synced = false; // chatd.v1: its presence snapshot is queued, events may follow
 
 private:
   friend void session_writer::queue_control(websocket_session&, std::string);
@@ -87,7 +106,7 @@ private:
   // The message being read, with room for its frame header in front; empty
   // (nothing allocated) between messages.
   std::string reading_;
-  payload_buffer read_buffer_{reading_};
+  payload_buffer read_buffer_;
   std::unique_ptr<token_bucket> messages_;                 // only with --max-messages-per-second
   std::unique_ptr<boost::asio::steady_timer> close_timer_; // only while closing
   std::chrono::steady_clock::time_point over_since_;       // when the queue went over --max-queue-bytes
@@ -104,6 +123,25 @@ private:
   bool read_paused_ = false;   // the room's backlog is over the limit: not reading
   bool over_limit_ = false;    // the queue is over --max-queue-bytes
   bool pinged_ = false;        // the idle sweep sent a ping
+  std::uint64_t id_;
+  identity who_;
+  // The client selected the chatd.v1 subprotocol: it speaks JSON envelopes.
+  bool v1_ = false;
+  // Only for a chatd.v1 client that asked for history (idle connections
+  // stay as small as they were).
+  struct replay_state {
+    history_request request;
+    bool waiting = false; // for the answer: what is sent meanwhile waits in `wait`
+    std::vector<frame_ptr> wait;
+    std::size_t wait_bytes = 0;
+    // Offsets up to `to` of this epoch came in the replay: not again.
+    std::shared_ptr<const std::string> epoch;
+    std::uint64_t to = 0;
+  };
+  std::unique_ptr<replay_state> replay_;
+  // permessage-deflate: the window this client agreed to (8..15), or 0 when
+  // it gets uncompressed frames only.
+  std::uint8_t deflate_window_ = 0;
 };
 
 } // namespace chatd::net

@@ -15,6 +15,8 @@ const char* to_string(close_reason reason) {
     case close_reason::shutdown: return "shutdown";
     case close_reason::protocol_error: return "protocol_error";
     case close_reason::rate_limit: return "rate_limit";
+    case close_reason::token_expired: return "token_expired";
+    case close_reason::removed: return "removed";
   }
   return "unknown";
 }
@@ -26,6 +28,9 @@ const char* to_string(refusal_reason reason) {
     case refusal_reason::handshake_rate: return "handshake_rate";
     case refusal_reason::bad_room: return "bad_room";
     case refusal_reason::handshake_failed: return "handshake_failed";
+    case refusal_reason::unauthorized: return "unauthorized";
+    case refusal_reason::forbidden_room: return "forbidden_room";
+    case refusal_reason::bad_query: return "bad_query";
   }
   return "unknown";
 }
@@ -53,7 +58,7 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                              .Add({}))
   , messages_received(BuildCounter()
                           .Name("chat_messages_received_total")
-                          .Help("Messages read from clients of this node")
+                          .Help("Messages read from clients of this node, and published through its server API")
                           .Register(*registry)
                           .Add({}))
   , messages_delivered(BuildCounter()
@@ -72,6 +77,12 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                      .Help("Times a client was not read from because its room's backlog was over --max-queue-bytes")
                      .Register(*registry)
                      .Add({}))
+  , messages_compressed(BuildCounter()
+                            .Name("chat_messages_compressed_total")
+                            .Help("Messages compressed for permessage-deflate clients: once each, however many "
+                                  "clients get them")
+                            .Register(*registry)
+                            .Add({}))
   , rooms(
         BuildGauge().Name("chat_rooms").Help("Rooms with at least one member on this node").Register(*registry).Add({}))
   , broadcast_latency(BuildHistogram()
@@ -83,6 +94,12 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
   , cluster_peers(BuildGauge()
                       .Name("chat_cluster_peers")
                       .Help("Other nodes this node has a live link to")
+                      .Register(*registry)
+                      .Add({}))
+  , cluster_ready(BuildGauge()
+                      .Name("chat_cluster_ready")
+                      .Help("1 once every seed in --peers is linked (or is this node) or --cluster-ready-grace is "
+                            "over; 0 before")
                       .Register(*registry)
                       .Add({}))
   , cluster_messages_sent(BuildCounter()
@@ -100,6 +117,16 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                         .Help("accept() errors (e.g. out of descriptors); the loop pauses accepting for 100 ms")
                         .Register(*registry)
                         .Add({}))
+  , history_bytes(BuildGauge()
+                      .Name("chat_history_bytes")
+                      .Help("Bytes of room history this node keeps (bounded by --history-max-bytes)")
+                      .Register(*registry)
+                      .Add({}))
+  , history_messages(BuildGauge()
+                         .Name("chat_history_messages")
+                         .Help("Messages of room history this node keeps")
+                         .Register(*registry)
+                         .Add({}))
   , registry_(std::move(registry))
   , http_family_(
         BuildCounter().Name("chat_http_responses_total").Help("HTTP responses by status code").Register(*registry_))
@@ -137,6 +164,15 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                       .Register(*registry_);
   for (std::size_t i = 0; i < drop_reason_count; ++i)
     dropped_[i] = &dropped.Add({{"reason", to_string(static_cast<drop_reason>(i))}});
+  auto& resumes = BuildCounter()
+                      .Name("chat_resumes_total")
+                      .Help("chatd.v1 clients that reconnected with ?since=, by whether they got every message "
+                            "they missed")
+                      .Register(*registry_);
+  resumes_[0] = &resumes.Add({{"recovered", "false"}});
+  resumes_[1] = &resumes.Add({{"recovered", "true"}});
+  // A node without seeds to wait for is ready at once; main() says otherwise.
+  cluster_ready.Set(1);
 }
 
 Counter& chat_metrics::http_responses(unsigned status) {

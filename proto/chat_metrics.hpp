@@ -20,22 +20,27 @@ enum class close_reason {
   slow_consumer,  // outbound queue over --max-queue-bytes (1008)
   shutdown,       // the server is stopping (1001)
   protocol_error, // a bad frame or handshake
-  rate_limit      // messages over --max-messages-per-second (1008)
+  rate_limit,     // messages over --max-messages-per-second (1008)
+  token_expired,  // the token's exp passed while the connection was open (4001)
+  removed         // DELETE /api/rooms/<room>/users/<user> (4003)
 };
-inline constexpr std::size_t close_reason_count = 7;
+inline constexpr std::size_t close_reason_count = 9;
 
 const char* to_string(close_reason reason);
 
 // Why an upgrade request was turned away; each is a label of
 // chat_connections_refused_total.
 enum class refusal_reason {
-  origin,          // Origin not in --allowed-origins (403)
-  max_connections, // --max-connections open (503)
-  handshake_rate,  // over --max-handshakes-per-second (close 1013)
-  bad_room,        // invalid room name (400)
-  handshake_failed // the WebSocket handshake did not complete (bad request, timeout, hang-up)
+  origin,           // Origin not in --allowed-origins (403)
+  max_connections,  // --max-connections open (503)
+  handshake_rate,   // over --max-handshakes-per-second (close 1013)
+  bad_room,         // invalid room name (400)
+  handshake_failed, // the WebSocket handshake did not complete (bad request, timeout, hang-up)
+  unauthorized,     // no valid token with --auth-jwt-key set (401)
+  forbidden_room,   // the token's `rooms` claim does not allow the room (403)
+  bad_query         // a malformed ?since= or ?history= (400)
 };
-inline constexpr std::size_t refusal_reason_count = 5;
+inline constexpr std::size_t refusal_reason_count = 8;
 
 const char* to_string(refusal_reason reason);
 
@@ -66,16 +71,25 @@ public:
   prometheus::Counter& messages_delivered;
   prometheus::Counter& slow_consumer_closes;
   prometheus::Counter& reads_paused;
+  prometheus::Counter& messages_compressed;
   prometheus::Gauge& rooms;
   prometheus::Histogram& broadcast_latency;
   prometheus::Gauge& cluster_peers;
+  // 1 once every seed in --peers is linked or found to be this node, or the
+  // start-up grace period is over (and from the start without seeds): /readyz.
+  prometheus::Gauge& cluster_ready;
   prometheus::Counter& cluster_messages_sent;
   prometheus::Counter& cluster_messages_received;
   prometheus::Counter& accept_failures;
+  // What the rooms this node orders keep as history (net/room_history.hpp).
+  prometheus::Gauge& history_bytes;
+  prometheus::Gauge& history_messages;
 
   prometheus::Counter& closed(close_reason reason) { return *closed_[static_cast<std::size_t>(reason)]; }
   prometheus::Counter& refused(refusal_reason reason) { return *refused_[static_cast<std::size_t>(reason)]; }
   prometheus::Counter& dropped(drop_reason reason) { return *dropped_[static_cast<std::size_t>(reason)]; }
+  // chatd.v1 clients that asked to resume (?since=), by whether it was seamless.
+  prometheus::Counter& resumes(bool recovered) { return recovered ? *resumes_[1] : *resumes_[0]; }
   // HTTP responses by status code (one label per code seen).
   prometheus::Counter& http_responses(unsigned status);
   // Per peer node (label `peer`): messages sent on the link to it, received
@@ -101,6 +115,7 @@ private:
   std::array<prometheus::Counter*, close_reason_count> closed_{};
   std::array<prometheus::Counter*, refusal_reason_count> refused_{};
   std::array<prometheus::Counter*, drop_reason_count> dropped_{};
+  std::array<prometheus::Counter*, 2> resumes_{};
 };
 
 } // namespace chatd

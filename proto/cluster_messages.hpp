@@ -1,6 +1,7 @@
 #pragma once
 
 #include "proto/atoms.hpp"
+#include "proto/presence_count.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/meta/type_name.hpp>
@@ -13,7 +14,7 @@ namespace chatd {
 
 // Bumped whenever what crosses the cluster port changes shape. Peers with
 // another version are refused at the hello, before any message flows.
-inline constexpr std::uint32_t cluster_protocol_version = 2;
+inline constexpr std::uint32_t cluster_protocol_version = 3;
 
 // Between the cluster actors of two nodes.
 using hello_atom = caf::atom_constant<caf::atom("hello")>;     // (hello, version, node id) -> (version, node id)
@@ -25,18 +26,25 @@ using ack_atom = caf::atom_constant<caf::atom("ack")>;
 using nointerest_atom = caf::atom_constant<caf::atom("nointrst")>; // (nointrst, room): last member gone
 using rooms_atom = caf::atom_constant<caf::atom("rooms")>;
 using get_rooms_atom = caf::atom_constant<caf::atom("getrooms")>; // (getrooms) -> (rooms, room_list): at link-up
+// (removeuser, room, user): close that user's connections in the room on the receiving node.
+using remove_user_atom = caf::atom_constant<caf::atom("removeuser")>;
 
 // A client message on its way to another node. The bytes are copied once per
 // peer link; the receiving node shares them among its loops as a frame.
+// The sender and the time the first node read it travel with it unchanged.
 struct cluster_frame {
   std::string room;
   std::string bytes;
-  bool binary = false;
+  std::uint8_t kind = 0; // chatd::message_kind
+  bool v1_only = false;
+  std::string user;
+  std::string name;
+  std::int64_t ts_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_frame& x) {
-  return f(caf::meta::type_name("chatd.cluster_frame.v1"), x.room, x.bytes, x.binary);
+  return f(caf::meta::type_name("chatd.cluster_frame.v3"), x.room, x.bytes, x.kind, x.v1_only, x.user, x.name, x.ts_ms);
 }
 
 // What one hop between two nodes carries: the messages of one batch whose
@@ -50,14 +58,27 @@ struct room_list {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, room_list& x) {
-  return f(caf::meta::type_name("chatd.room_list.v2"), x.rooms);
+  return f(caf::meta::type_name("chatd.room_list.v3"), x.rooms);
+}
+
+// Presence: a node's absolute counts, a batch of changes or a full dump.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, presence_count& x) {
+  return f(caf::meta::type_name("chatd.presence_count.v3"), x.room, x.user, x.name, x.connections);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, presence_update& x) {
+  return f(caf::meta::type_name("chatd.presence_update.v3"), x.counts);
 }
 
 // Registers every type above with CAF so it can cross the wire.
 inline void add_cluster_message_types(caf::actor_system_config& config) {
-  config.add_message_type<cluster_frame>("chatd.cluster_frame.v1");
-  config.add_message_type<cluster_batch>("chatd.cluster_batch.v2");
-  config.add_message_type<room_list>("chatd.room_list.v2");
+  config.add_message_type<cluster_frame>("chatd.cluster_frame.v3");
+  config.add_message_type<cluster_batch>("chatd.cluster_batch.v3");
+  config.add_message_type<room_list>("chatd.room_list.v3");
+  config.add_message_type<presence_count>("chatd.presence_count.v3");
+  config.add_message_type<presence_update>("chatd.presence_update.v3");
 }
 
 } // namespace chatd

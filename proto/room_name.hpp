@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,13 @@ struct room_route {
 };
 
 room_route parse_room_target(std::string_view target);
+
+// The value of query parameter `name` in a request target, as it is there
+// (%-escaped); nullopt when the target has none (`name` alone: empty).
+std::optional<std::string_view> query_parameter(std::string_view target, std::string_view name);
+
+// `s` with its %XX escapes decoded (RFC 3986 2.1); nullopt when a '%' is
+// not followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view s);
 
 } // namespace chatd

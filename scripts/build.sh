@@ -14,7 +14,7 @@ case $kind in
   fuzz)
     flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" -DCHATD_FUZZ=ON)
     export CC=clang-14 CXX=clang++-14
-    targets=(chatd_fuzz_http chatd_fuzz_websocket) ;;
+    targets=(chatd_fuzz_http chatd_fuzz_websocket chatd_fuzz_websocket_deflate) ;;
   *) echo "build.sh: unknown build '$kind' (release, asan, tsan, fuzz)" >&2; exit 2 ;;
 esac
 dir=$root/build/$kind

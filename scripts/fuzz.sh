@@ -32,7 +32,7 @@ fi
 echo "sanitizers: ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS"
 
 failed=0
-for name in http websocket; do
+for name in http websocket websocket_deflate; do
   target=chatd_fuzz_$name
   seeds=$root/tests/fuzz/corpus/$name
   work=$dir/corpus-work/$target
@@ -48,7 +48,7 @@ for name in http websocket; do
   # catches a run that cannot end (e.g. stuck while stopping the server).
   timeout -k 10 $((seconds + 120)) "$dir/tests/fuzz/$target" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -dict="$root/tests/fuzz/$name.dict" -artifact_prefix="$dir/artifacts/$target-" \
+    -dict="$root/tests/fuzz/${name%_deflate}.dict" -artifact_prefix="$dir/artifacts/$target-" \
     "$work" "$seeds" >"$log" 2>&1 || status=$?
   grep -E '^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|^chatd fuzz harness' "$log" || true
   if ((status != 0)); then

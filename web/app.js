@@ -1,5 +1,11 @@
-// The chatd chat page. Everything a peer sends is rendered with textContent,
-// never as markup. Room: /?room=<name> (the default room without it).
+// The chatd chat page. It speaks the chatd.v1 subprotocol: JSON envelopes
+// whose `from` the server set from the sender's token, presence (who is in
+// the room, on every node) and join/leave events. Everything a peer sends is
+// rendered with textContent, never as markup.
+// Room: /?room=<name> (the default room without it); token: /?token=<JWT>
+// for a server started with --auth-jwt-key (the name then comes from it).
+// It joins with the room's recent history (?history=) and, after a dropped
+// connection, resumes from the last message it showed (?since=epoch:offset).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -8,6 +14,7 @@ const NICK_KEY = "chatd.nick";
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 10000;
 const MAX_ITEMS = 500; // older messages are dropped from the list
+const HISTORY = 50; // messages asked for when joining a room
 
 let socket = null;
 let room = "default";
@@ -16,6 +23,14 @@ let attempt = 0;
 let timer = null;
 let generation = 0; // bumped on every (re)connect; stale callbacks check it
 let lost = false; // a connection dropped and has not come back yet
+const token = new URLSearchParams(location.search).get("token") || "";
+// The room's members as the server told them: user id -> {name, connections}.
+let members = new Map();
+let anonymous = 0;
+let large = null; // counts only, for a room over the server's presence limit
+// The room's last message shown: {epoch, offset}, null before the first one
+// (or from a server that does not order messages).
+let position = null;
 
 // --- storage (localStorage may be unavailable, e.g. in private modes) ---
 
@@ -69,6 +84,107 @@ function append(kind, parts) {
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
+function memberName(m) {
+  return m && typeof m.name === "string" && m.name ? m.name : m && typeof m.user === "string" ? m.user : "?";
+}
+
+function renderMembers() {
+  const list = $("member-list");
+  const items = [];
+  if (large) {
+    $("member-count").textContent = large.users + " users, " + large.connections + " connections";
+  } else {
+    const sorted = Array.from(members.entries()).sort((a, b) => memberName(a[1]).localeCompare(memberName(b[1])));
+    for (const [user, m] of sorted) {
+      const li = document.createElement("li");
+      li.dataset.user = user;
+      li.append(span("member-name", memberName(m)));
+      if (m.name && m.name !== user) li.append(span("member-id", user));
+      if (m.connections > 1) li.append(span("member-connections", "×" + m.connections));
+      items.push(li);
+    }
+    $("member-count").textContent = members.size + (members.size === 1 ? " user" : " users");
+  }
+  list.replaceChildren(...items);
+  const anon = large ? large.anonymous : anonymous;
+  $("anonymous").textContent = anon ? "+ " + anon + " anonymous" : "";
+}
+
+function takePresence(m) {
+  members = new Map();
+  large = null;
+  if (Array.isArray(m.members)) {
+    for (const member of m.members) {
+      if (member && typeof member.user === "string") members.set(member.user, member);
+    }
+  } else {
+    large = { users: m.users | 0, connections: m.connections | 0, anonymous: m.anonymous | 0 };
+  }
+  anonymous = m.anonymous | 0;
+  renderMembers();
+}
+
+function base64Length(text) {
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  return Math.max(0, Math.floor(text.length * 3 / 4) - pad);
+}
+
+// One chatd.v1 envelope from the server.
+function showEnvelope(m) {
+  switch (m.type) {
+    case "message": return showMessage(m);
+    case "presence": return takePresence(m);
+    case "join":
+      if (!large && typeof m.user === "string") {
+        members.set(m.user, { user: m.user, name: m.name, connections: 1 });
+        renderMembers();
+      }
+      return append("presence", [span("text", memberName(m) + " joined")]);
+    case "leave":
+      if (!large && typeof m.user === "string") {
+        members.delete(m.user);
+        renderMembers();
+      }
+      return append("presence", [span("text", memberName(m) + " left")]);
+    case "error":
+      return append("note", [span("text", "The server refused a message: " + (m.message || m.code))]);
+    case "resumed":
+      if (m.recovered) return append("note", [span("text", "Reconnected; nothing was missed.")]);
+      return append("note", [span("text", "Reconnected, but some messages could not be recovered; the most recent follow.")]);
+    default:
+      return; // a newer server's frame this page does not know
+  }
+}
+
+// Whether the message was shown already (a resume's history overlaps what
+// the page has); otherwise it becomes the position to resume from.
+function seenBefore(m) {
+  if (typeof m.epoch !== "string" || typeof m.offset !== "number") return false;
+  if (position && position.epoch === m.epoch && m.offset <= position.offset) return true;
+  position = { epoch: m.epoch, offset: m.offset };
+  return false;
+}
+
+function showMessage(m) {
+  if (seenBefore(m)) return;
+  const data = m.data;
+  if (m.encoding === "base64" && typeof data === "string") {
+    append("note", [span("text", "binary message, " + base64Length(data) + " bytes")]);
+    return;
+  }
+  if (data && typeof data === "object" && typeof data.text === "string") {
+    // The name is the server's (from the token); a guest's nick is its own claim.
+    const verified = m.from && typeof m.from.user === "string";
+    const nick = verified ? memberName(m.from) : typeof data.nick === "string" && data.nick ? data.nick : "guest";
+    const who = span(verified ? "nick" : "nick guest", nick);
+    if (verified) who.title = "signed in as " + m.from.user;
+    append("chat", [who, span("text", data.text)]);
+    return;
+  }
+  // From a client that does not speak chatd.v1, or any other value.
+  append("plain", [span("text", typeof data === "string" ? data : JSON.stringify(data))]);
+}
+
 function showFrame(data) {
   if (typeof data !== "string") {
     const size = data instanceof ArrayBuffer ? data.byteLength : data.size;
@@ -76,12 +192,9 @@ function showFrame(data) {
     return;
   }
   let m = null;
-  try { m = JSON.parse(data); } catch (_) { /* not JSON: shown as sent */ }
-  if (m && typeof m === "object" && typeof m.nick === "string" && typeof m.text === "string") {
-    append("chat", [span("nick", m.nick), span("text", m.text)]);
-  } else {
-    append("plain", [span("text", data)]);
-  }
+  try { m = JSON.parse(data); } catch (_) { /* not an envelope */ }
+  if (m && typeof m === "object" && typeof m.type === "string") showEnvelope(m);
+  else append("plain", [span("text", data)]);
 }
 
 // --- connection ---
@@ -89,7 +202,12 @@ function showFrame(data) {
 function socketUrl() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const path = room === "default" ? "/" : "/rooms/" + encodeURIComponent(room);
-  return scheme + location.host + path;
+  const query = new URLSearchParams();
+  if (token) query.set("token", token);
+  // A resume that cannot be seamless still brings the recent history.
+  if (position) query.set("since", position.epoch + ":" + position.offset);
+  query.set("history", String(HISTORY));
+  return scheme + location.host + path + "?" + query.toString();
 }
 
 async function showNode(gen) {
@@ -109,7 +227,7 @@ function connect() {
   const gen = ++generation;
   attempt += 1;
   setState("connecting", attempt > 1 ? "Connecting… (attempt " + attempt + ")" : "Connecting…");
-  const ws = new WebSocket(socketUrl());
+  const ws = new WebSocket(socketUrl(), ["chatd.v1"]);
   ws.binaryType = "arraybuffer";
   socket = ws;
   ws.onopen = () => {
@@ -117,19 +235,26 @@ function connect() {
     delay = FIRST_DELAY_MS;
     attempt = 0;
     setState("connected", "Connected to room " + room);
-    if (lost) append("note", [span("text", "Reconnected.")]);
+    members = new Map(); // the server's presence frame comes next
+    anonymous = 0;
+    large = null;
+    renderMembers();
+    if (lost && !position) append("note", [span("text", "Reconnected.")]); // else the server's "resumed" says how
     lost = false;
     showNode(gen);
   };
   ws.onmessage = (event) => { if (gen === generation) showFrame(event.data); };
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     if (gen !== generation) return;
     if (attempt === 0) { // it was open
-      append("note", [span("text", "Connection lost; messages sent until it is back will be missed.")]);
+      append("note", [span("text", position ? "Connection lost; reconnecting, missed messages will follow."
+                                            : "Connection lost; messages sent until it is back will be missed.")]);
       lost = true;
     }
     socket = null;
     $("node").textContent = "–";
+    if (event.code === 4001) append("note", [span("text", "Your token has expired: open the page with a new one.")]);
+    else if (event.code === 4003) append("note", [span("text", "You were removed from this room.")]);
     scheduleReconnect();
   };
 }
@@ -154,6 +279,11 @@ function switchRoom(name) {
   if (socket) socket.close(1000);
   socket = null;
   $("log").replaceChildren();
+  position = null;
+  members = new Map();
+  anonymous = 0;
+  large = null;
+  renderMembers();
   lost = false;
   delay = FIRST_DELAY_MS;
   attempt = 0;
@@ -179,7 +309,8 @@ $("send").addEventListener("submit", (event) => {
   const text = $("text").value;
   const nick = nickInput.value.trim() || "guest";
   if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
-  socket.send(JSON.stringify({ nick: nick, text: text }));
+  // With a token the server says who sent it; a guest's nick travels in the data.
+  socket.send(JSON.stringify({ type: "publish", data: token ? { text: text } : { nick: nick, text: text } }));
   $("text").value = "";
   $("text").focus();
 });
@@ -207,4 +338,6 @@ if (asked !== null && room !== asked) {
 }
 $("room").value = room;
 if (room !== "default") document.title = room + " · chatd";
+// Signed in: the token names the user, so there is no nickname to choose.
+if (token) $("nick-field").hidden = true;
 connect();

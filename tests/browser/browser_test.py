@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """The chat page in a real headless browser.
 
-Starts real chatd processes on free loopback ports (one node, then a 2-node
-cluster), opens the page in two separate headless Chromium sessions (Debian's
-chromium + chromium-driver, driven by python3-selenium) and checks that a
-message sent through the form shows in both, that HTML in a message is shown
-as text, that the node name is shown, and that the page says it is
+Starts real chatd processes on free loopback ports (one node, a node with
+JWT authentication, then a 2-node cluster), opens the page in separate
+headless Chromium sessions (Debian's chromium + chromium-driver, driven by
+python3-selenium) and checks that a message sent through the form shows in
+both, that HTML in a message is shown as text, that the node name is shown,
+that a signed-in page shows the server-verified name, the member list and
+join/leave lines (across nodes too), and that the page says it is
 reconnecting when its node dies and connects again when it comes back.
 
 Screenshots of every browser go to build/browser-artifacts/ (relative to the
 repository root). Every wait has a timeout and the whole run is bounded by
-CHATD_BROWSER_TEST_TIMEOUT seconds (110 by default); every process started
+CHATD_BROWSER_TEST_TIMEOUT seconds (180 by default); every process started
 here is stopped at the end, pass or fail.
 
     CHATD_BINARY=build/release/app/chatd /usr/bin/python3 tests/browser/browser_test.py
@@ -45,7 +47,7 @@ CHROMIUM = os.environ.get("CHATD_CHROMIUM", "/usr/bin/chromium")
 # Starts CHROMIUM with a parent-death signal (see the script).
 CHROMIUM_LAUNCHER = Path(__file__).resolve().parent / "chromium.sh"
 CHROMEDRIVER = os.environ.get("CHATD_CHROMEDRIVER", "/usr/bin/chromedriver")
-OVERALL_TIMEOUT = int(os.environ.get("CHATD_BROWSER_TEST_TIMEOUT", "110"))
+OVERALL_TIMEOUT = int(os.environ.get("CHATD_BROWSER_TEST_TIMEOUT", "180"))
 WAIT = 15  # seconds, for any single thing the page should do
 
 RemoteConnection.set_timeout(30)  # no WebDriver command may hang for longer
@@ -252,6 +254,14 @@ class Browser:
     def wait_message(self, kind, nick, text):
         self.wait(f"message {(kind, nick, text)!r}", lambda: [kind, nick, text] in self.messages())
 
+    def member_list(self):
+        """The member list as [(shown name, user id or None)], and the anonymous line."""
+        names = self.driver.execute_script("""
+            return Array.from(document.querySelectorAll('#member-list > li'), li => [
+              li.querySelector('.member-name').textContent,
+              li.querySelector('.member-id') ? li.querySelector('.member-id').textContent : null]);""")
+        return [tuple(n) for n in names], self.el("#anonymous").text
+
     def screenshot(self, label):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{label}-{self.name}.png"
@@ -328,7 +338,9 @@ class SingleNode(PageTest):
         try:
             port = free_port()  # fixed, so a restarted node is found at the same address
             cls.nodes, cls.browsers = [], []
-            cls.nodes = [Chatd("solo", ["--node-id", "solo"], port).start()]
+            # Compression on: Chromium offers permessage-deflate, so this
+            # node's pages get compressed frames and send compressed ones.
+            cls.nodes = [Chatd("solo", ["--node-id", "solo", "--compression", "on"], port).start()]
             cls.open_browsers([("alice", port, ""), ("bob", port, "")])
         except BaseException:
             cls.tearDownClass()
@@ -363,6 +375,13 @@ class SingleNode(PageTest):
     def test_2_message_reaches_both(self):
         self.run_exchange(self.alice, self.browsers, "alice", "hello from alice")
         self.run_exchange(self.bob, self.browsers, "bob", "hi alice, bob here")
+
+    def test_2b_long_messages_arrive_compressed(self):
+        before = metric(self.nodes[0].port, "chat_messages_compressed_total") or 0
+        text = "a longer line, long enough to be compressed on its way to both pages " * 3
+        self.run_exchange(self.alice, self.browsers, "alice", text.strip())
+        wait_until("a compressed message",
+                   lambda: (metric(self.nodes[0].port, "chat_messages_compressed_total") or 0) > before)
 
     def test_3_html_is_shown_as_text(self):
         self.alice.set_nick("alice")
@@ -413,6 +432,27 @@ class SingleNode(PageTest):
         self.bob.wait_connected("solo")
         self.assertEqual(self.bob.el("#nick").get_attribute("value"), "bob-remembered")
 
+    def test_6b_a_dropped_connection_resumes_without_loss(self):
+        self.run_exchange(self.alice, self.browsers, "alice", "before the drop")
+        # The page's own socket goes away (as when a network drops); bob
+        # speaks while alice is away, for at least her first 0.4 s of backoff.
+        self.alice.driver.execute_script("socket.close(3000);")
+        self.alice.wait("reconnecting", lambda: self.alice.state()[0] == "reconnecting")
+        self.run_exchange(self.bob, [self.bob], "bob", "while alice was away")
+        self.alice.wait_connected("solo")
+        self.alice.wait_message("note", None, "Reconnected; nothing was missed.")
+        self.alice.wait_message("chat", "bob", "while alice was away")
+        texts = [m[2] for m in self.alice.messages()]
+        self.assertEqual(texts.count("while alice was away"), 1, texts)
+        self.assertEqual(texts.count("before the drop"), 1, "the history it had is not shown twice")
+        self.assertIn('chat_resumes_total{recovered="true"}', HTTP.open(
+            f"http://127.0.0.1:{self.nodes[0].port}/metrics", timeout=5).read().decode())
+
+    def test_6c_a_new_page_shows_the_recent_conversation(self):
+        self.bob.driver.refresh()
+        self.bob.wait_connected("solo")
+        self.bob.wait_message("chat", "bob", "while alice was away")
+
     def test_7_reconnects_after_the_node_restarts(self):
         node = self.nodes[0]
         node.kill()
@@ -433,7 +473,8 @@ class SingleNode(PageTest):
         self.run_exchange(self.bob, self.browsers, "bob", "back again")
         for b in self.browsers:
             notes = [m[2] for m in b.messages() if m[0] == "note"]
-            self.assertIn("Reconnected.", notes)
+            # History lives in the node's memory: a restarted node cannot replay it.
+            self.assertIn("Reconnected, but some messages could not be recovered; the most recent follow.", notes)
             self.assertTrue(any(n.startswith("Connection lost") for n in notes), notes)
 
     @staticmethod
@@ -442,6 +483,88 @@ class SingleNode(PageTest):
         return float(m.group(1)) if m else 0.0
 
     def test_8_console_is_clean(self):
+        self.assert_clean_console()
+
+def mint(secret_file, sub, name=None, ttl="1h"):
+    """A token from chatd's own `chatd token` subcommand."""
+    args = [str(CHATD), "token", "--secret-file", str(secret_file), "--sub", sub, "--ttl", ttl]
+    if name:
+        args += ["--name", name]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=10, check=True)
+    return out.stdout.strip()
+
+
+class SignedIn(PageTest):
+    """--auth-jwt-key: the page is given a token in its URL."""
+
+    label = "signed-in"
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls.nodes, cls.browsers = [], []
+            cls.dir = tempfile.TemporaryDirectory(prefix="chatd-browser-")
+            cls.secret = Path(cls.dir.name) / "secret"
+            cls.secret.write_text("a development secret for the browser test\n")
+            cls.nodes = [Chatd("auth", ["--node-id", "auth", "--auth-jwt-key", str(cls.secret)]).start()]
+            port = cls.nodes[0].port
+            cls.open_browsers([("alice", port, "?room=team&token=" + mint(cls.secret, "alice", "Alice Liddell")),
+                               ("bob", port, "?room=team&token=" + mint(cls.secret, "bob"))])
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.dir.cleanup()
+
+    def setUp(self):
+        self.alice, self.bob = self.browsers
+        for b in self.browsers:
+            b.wait_connected("auth")
+
+    def test_1_the_name_comes_from_the_token(self):
+        for b in self.browsers:
+            self.assertFalse(b.el("#nick").is_displayed(), f"{b.name}: a signed-in page has no nickname box")
+        self.alice.send("signed by the server")
+        for b in self.browsers:
+            b.wait_message("chat", "Alice Liddell", "signed by the server")
+        self.bob.send("and bob")
+        for b in self.browsers:
+            b.wait_message("chat", "bob", "and bob")
+
+    def test_2_member_list_and_join_leave_lines(self):
+        want = ([("Alice Liddell", "alice"), ("bob", None)], "")
+        for b in self.browsers:
+            b.wait(f"members {want}", lambda b=b: b.member_list() == want)
+        # A third user signs in from a script in alice's page, then leaves.
+        carol = mint(self.secret, "carol", "Carol")
+        self.alice.driver.execute_script("""
+            window.carol = new WebSocket('ws://' + location.host + '/rooms/team?token=' + arguments[0], ['chatd.v1']);""",
+                                         carol)
+        for b in self.browsers:
+            b.wait("carol joined", lambda b=b: ("Carol", "carol") in b.member_list()[0])
+            b.wait_message("presence", None, "Carol joined")
+        self.alice.driver.execute_script("window.carol.close();")
+        for b in self.browsers:
+            b.wait("carol left", lambda b=b: b.member_list() == want)
+            b.wait_message("presence", None, "Carol left")
+
+    def test_3_a_page_without_a_token_is_refused(self):
+        guest = Browser("guest")
+        try:
+            guest.open(self.nodes[0].port, "?room=team")
+            guest.wait("refused", lambda: guest.state()[0] == "reconnecting")
+            guest.screenshot(self.label)
+        finally:
+            guest.quit()
+        refused = http_get(self.nodes[0].port, "/metrics")
+        self.assertRegex(refused, r'chat_connections_refused_total\{reason="unauthorized"\} [1-9]')
+        for b in (self.alice, self.bob):
+            self.assertEqual(b.state()[0], "connected")
+
+    def test_4_console_is_clean(self):
         self.assert_clean_console()
 
 
@@ -483,6 +606,22 @@ class TwoNodeCluster(PageTest):
     def test_2_message_crosses_the_cluster(self):
         self.run_exchange(self.carol, self.browsers, "carol", "hello from n1")
         self.run_exchange(self.dave, self.browsers, "dave", "and hello from n2")
+
+    def test_2b_presence_counts_both_nodes(self):
+        # Guests are counted, not listed, and their coming and going is no
+        # event: a page opened now counts the guest on each node.
+        def fresh_count(b):
+            b.driver.refresh()
+            b.wait_connected(b.node_name)
+            try:
+                b.wait("the presence frame", lambda: b.member_list()[1] != "", timeout=3)
+            except AssertionError:
+                pass
+            return b.member_list() == ([], "+ 2 anonymous")
+
+        for b, node in zip(self.browsers, ("n1", "n2")):
+            b.node_name = node
+            wait_until(f"{b.name}: 2 anonymous", lambda b=b: fresh_count(b), timeout=WAIT)
 
     def test_3_html_is_shown_as_text_across_nodes(self):
         self.dave.set_nick("dave")
@@ -545,7 +684,7 @@ def main():
     started = time.monotonic()
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
-    for case in (SingleNode, TwoNodeCluster):
+    for case in (SingleNode, SignedIn, TwoNodeCluster):
         suite.addTests(loader.loadTestsFromTestCase(case))
     total = suite.countTestCases()
     try:

@@ -19,7 +19,10 @@ FAULT_AT s into publishing):
   pause  SIGSTOP the victim for PAUSE_S (past CAF's 5 s connection timeout), SIGCONT
   cut    drop the victim's cluster traffic for CUT_S, then remove the rules
 After each phase (load drained) every node's /metrics is read and the phase
-is accounted for. Exit status 0 when every phase balances, 1 otherwise.
+is accounted for. Presence is checked too: once the cluster has healed, and
+while the load still runs, every node's GET /api/rooms/faults/presence counts
+exactly the connections the nodes have; once the load has ended, no node
+lists the room (no ghosts). Exit status 0 when every phase balances, 1 otherwise.
 
     faults.py --chatd build/release/app/chatd --bench build/release/bench/chat-bench
     faults.py --tag cft123 [--plain] [--keep DIR] [--phases kill,pause,cut]
@@ -54,6 +57,8 @@ DOWN_S, PAUSE_S, CUT_S = 3.0, 8.0, 10.0
 AFTER_HEAL_S = accounting.SETTLE_S + accounting.RESUME_S + 2.0  # publishing continues this long after healing
 LINK_WAIT_S = 30.0  # a cluster must be fully linked within this
 STABLE_S = 3.0  # ... and keep every link this long before a phase starts
+PRESENCE_WAIT_S = 8.0  # presence agrees on every node within this once healed
+API_KEY = "faults-api-key-0123456789abcdef"
 OVERALL_TIMEOUT = int(os.environ.get("CHATD_FAULTS_TIMEOUT", "280"))
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -123,9 +128,12 @@ class Cluster:
     def start(self, node):
         i = NODES.index(node) + 1
         peers = ",".join(f"{SUBNET}.{k}:{CLUSTER_PORT}" for k in range(1, len(NODES) + 1))
+        key = self.work / "api.key"
+        if not key.exists():
+            key.write_text(API_KEY + "\n")
         cmd = ["ip", "netns", "exec", self.ns[node], str(self.args.chatd), "--bind", "0.0.0.0", "--port",
                str(WS_PORT), "--threads", "1", "--cluster-port", str(CLUSTER_PORT), "--peers", peers, "--node-id",
-               node, "--tick", "1s", "--max-handshakes-per-second", "0"]
+               node, "--tick", "1s", "--max-handshakes-per-second", "0", "--api-key-file", str(key)]
         if self.certs:
             cmd += ["--cluster-cert", str(self.certs / f"{node}.pem"), "--cluster-key",
                     str(self.certs / f"{node}.key"), "--cluster-ca", str(self.certs / "ca.pem")]
@@ -157,6 +165,47 @@ class Cluster:
         if r.returncode != 0:
             return None
         return accounting.parse_metrics(r.stdout)
+
+    def api(self, node, path, timeout=2):
+        """GET `path` of node's server API: the parsed JSON, or None."""
+        r = sh("ip", "netns", "exec", self.ns[node], "curl", "-sS", "--fail", "--noproxy", "*", "--max-time",
+               str(timeout), "-H", f"Authorization: Bearer {API_KEY}", f"http://127.0.0.1:{WS_PORT}{path}",
+               check=False, timeout=timeout + 5)
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def presence_agrees(self, timeout):
+        """Until every node's presence of the room counts every connection of every node (the only room's).
+        None when it did, else what the nodes said last."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            live = [self.scrape(n, timeout=1) for n in NODES]
+            views = {n: self.api(n, f"/api/rooms/{ROOM.rsplit('/', 1)[1]}/presence") for n in NODES}
+            if all(m is not None for m in live) and all(v is not None for v in views.values()):
+                want = sum(accounting.metric(m, "chat_connections") for m in live)
+                got = {n: v["anonymous"] + sum(u["connections"] for u in v["members"]) for n, v in views.items()}
+                if all(g == want for g in got.values()) and not any(v["members"] for v in views.values()):
+                    return None
+                last = f"connections on the nodes {want:.0f}, presence says {got}"
+            time.sleep(0.2)
+        return last or "presence or /metrics unreadable"
+
+    def no_ghosts(self, timeout):
+        """Once every client is gone: until no node lists any room. None when so, else what they listed."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            rooms = {n: self.api(n, "/api/rooms") for n in NODES}
+            if all(r == [] for r in rooms.values()):
+                return None
+            last = rooms
+            time.sleep(0.2)
+        return f"rooms listed after every client left: {last}"
 
     def peers(self, node):
         m = self.scrape(node, timeout=1)
@@ -252,7 +301,7 @@ def read_line(p, timeout):
 
 def run_phase(cl, kind, victim):
     log(f"phase {kind}: victim {victim}")
-    res = {"kind": kind, "victim": victim, "nodes": NODES, "t": {}, "errors": []}
+    res = {"kind": kind, "victim": victim, "nodes": NODES, "t": {}, "errors": [], "presence_errors": []}
     if not cl.wait_stable(LINK_WAIT_S):
         res["errors"].append(f"the cluster did not stay fully linked for {STABLE_S:.0f} s before the phase")
         return res
@@ -315,6 +364,14 @@ def run_phase(cl, kind, victim):
         res["errors"].append(f"the cluster was not fully linked {accounting.SETTLE_S:.0f} s after healing")
     else:
         log(f"cluster linked again {(res['t']['linked'] - res['t']['heal']) / 1e9:.2f} s after healing")
+    if res["t"]["linked"] is not None:
+        # Still publishing: every subscriber is back (or never left).
+        left = (res["t"]["end"] - time.monotonic_ns()) / 1e9 - 1.0
+        problem = cl.presence_agrees(min(PRESENCE_WAIT_S, max(left, 1.0)))
+        if problem:
+            res["presence_errors"].append(f"presence after healing: {problem}")
+        else:
+            log("presence agrees on every node")
     res["reports"], res["bench_rc"] = {}, {}
     for n, (p, out) in benches.items():
         try:
@@ -328,6 +385,9 @@ def run_phase(cl, kind, victim):
         except (OSError, ValueError) as e:
             res["errors"].append(f"{n}: no chat-bench report: {e}")
     res["after"] = {n: cl.scrape(n) for n in NODES}
+    ghosts = cl.no_ghosts(10.0)
+    if ghosts:
+        res["presence_errors"].append(f"presence: {ghosts}")
     for key in ("before", "after"):
         for n in NODES:
             if res[key][n] is None:
@@ -343,9 +403,9 @@ def report_phase(res):
     """Prints the per-pair table; returns the list of failures."""
     fails = list(res["errors"])
     if fails:
-        return fails
+        return fails + res["presence_errors"]
     rows, node_rows, acc_fails = accounting.analyze_phase(res)
-    fails += acc_fails
+    fails += acc_fails + res["presence_errors"]
     t = res["t"]
     linked = (t["linked"] - t["heal"]) / 1e9 if t.get("linked") else float("nan")
     print(f"\n== phase {res['kind']} (victim {res['victim']}): fault at {(t['fault'] - t['t0']) / 1e9:.1f} s, "

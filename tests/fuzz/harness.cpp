@@ -1,5 +1,7 @@
 #include "tests/fuzz/harness.hpp"
 
+#include "net/deflate.hpp"
+
 #include "net/server.hpp"
 
 #include <boost/asio/post.hpp>
@@ -50,6 +52,19 @@ public:
   void on_publish(std::vector<frame_ptr> batch) override {
     boost::asio::post(loop_.context(), [&loop = loop_, batch = std::move(batch)] { loop.deliver(batch); });
   }
+  void on_forward(std::vector<frame_ptr> batch) override {
+    boost::asio::post(loop_.context(), [&loop = loop_, batch = std::move(batch)] { loop.sequence(batch); });
+  }
+  void on_history_request(const std::string& room, const net::history_request& request, std::uint64_t from,
+                          std::uint64_t session) override {
+    boost::asio::post(loop_.context(), [&loop = loop_, room, request, from, session] {
+      loop.serve_history(room, request, from, session);
+    });
+  }
+  void on_history_answer(std::uint64_t, std::uint64_t session, const net::history_answer& answer) override {
+    boost::asio::post(loop_.context(), [&loop = loop_, session, answer] { loop.history_arrived(session, answer); });
+  }
+  void on_remove(const std::string&, const std::string&) override {}
   void on_stopped() override {}
 
 private:
@@ -72,6 +87,7 @@ net::server_options fuzz_options() {
   options.handshake_timeout = std::chrono::milliseconds(1000);
   options.idle_timeout = std::chrono::milliseconds(2000);
   options.close_grace = std::chrono::milliseconds(200);
+  options.compression = true; // negotiated only where the upgrade offers it (chatd_fuzz_websocket_deflate)
   return options;
 }
 
@@ -335,7 +351,7 @@ bool valid_close_code(unsigned code) {
 
 } // namespace
 
-void check_server_frames(std::string_view bytes) {
+void check_server_frames(std::string_view bytes, bool deflate) {
   std::size_t pos = 0;
   bool closed = false;
   while (pos < bytes.size()) {
@@ -350,8 +366,13 @@ void check_server_frames(std::string_view bytes) {
     unsigned opcode = b0 & 0x0f;
     std::uint64_t length = b1 & 0x7f;
     std::size_t header = 2;
-    if (b0 & 0x70)
-      fail("chatd sent a frame with reserved bits set (no extension was negotiated)", frame_start);
+    const bool rsv1 = (b0 & 0x40) != 0;
+    if (b0 & 0x30)
+      fail("chatd sent a frame with RSV2 or RSV3 set (no extension uses them)", frame_start);
+    if (rsv1 && !deflate)
+      fail("chatd sent a frame with RSV1 set (no extension was negotiated)", frame_start);
+    if (rsv1 && (b0 & 0x08))
+      fail("chatd sent a control frame with RSV1 set (RFC 7692 6: only data frames are compressed)", frame_start);
     if (b1 & 0x80)
       fail("chatd sent a masked frame (a server must not mask)", frame_start);
     if (opcode != 0x1 && opcode != 0x2 && opcode != 0x8 && opcode != 0x9 && opcode != 0xa)
@@ -373,7 +394,14 @@ void check_server_frames(std::string_view bytes) {
       fail("chatd sent a control frame over 125 bytes", frame_start);
     if (bytes.size() - pos - header < length)
       return;
-    auto payload = bytes.substr(pos + header, static_cast<std::size_t>(length));
+    std::string_view payload = bytes.substr(pos + header, static_cast<std::size_t>(length));
+    std::optional<std::string> inflated;
+    if (rsv1) {
+      inflated = net::inflate_message(payload, 1 << 20);
+      if (!inflated)
+        fail("chatd sent a compressed frame that does not inflate", frame_start);
+      payload = *inflated;
+    }
     if (opcode == 0x1) {
       // chatd checks every text message itself (net/utf8.hpp): Beast 1.74
       // let a message cut short inside a character through.

@@ -49,6 +49,8 @@ void expect_no_sessions();
 // messages, control frames short), text must be UTF-8, a close must carry a
 // code a server may send, and nothing may follow a close. A frame cut short
 // at the end is accepted: the connection may have been reset under it.
-void check_server_frames(std::string_view bytes);
+// With `deflate` (permessage-deflate negotiated), data frames may have RSV1
+// set: their payload must then inflate, and a text one to UTF-8.
+void check_server_frames(std::string_view bytes, bool deflate = false);
 
 } // namespace chatd::fuzz

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets: corpus/http/ and corpus/websocket/.
+"""Writes the seed corpus of the fuzz targets: corpus/http/, corpus/websocket/
+and corpus/websocket_deflate/.
 
-Usage: tests/fuzz/make_corpus.py   (rewrites both directories; deterministic)
+Usage: tests/fuzz/make_corpus.py   (rewrites the directories; deterministic)
 
 http/ seeds are whole client byte streams on a fresh connection; websocket/
 seeds are the bytes a client sends after a valid upgrade (frames only).
@@ -9,6 +10,7 @@ seeds are the bytes a client sends after a valid upgrade (frames only).
 import os
 import shutil
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -137,6 +139,32 @@ WEBSOCKET = {
 }
 
 
+def deflated(data):
+    """Raw deflate with a sync flush, the 00 00 ff ff tail left off (RFC 7692 7.2.1)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+CHAT = b'{"user":"alice","text":"hello everyone, hello everyone"}' * 4
+# websocket_deflate/ seeds: the first byte picks the offer (see fuzz_websocket.cpp).
+WEBSOCKET_DEFLATE = {
+    "browser_offer_compressed_text": b"\0" + frame(TEXT, deflated(CHAT), rsv=4),
+    "browser_offer_plain_text": b"\0" + frame(TEXT, CHAT),
+    "window8_compressed_binary": b"\1" + frame(BINARY, deflated(bytes(range(256)) * 2), rsv=4),
+    "window9_two_messages": b"\2" + frame(TEXT, deflated(CHAT), rsv=4) + frame(TEXT, deflated(CHAT[:80]), rsv=4),
+    "compressed_fragments": b"\0" + frame(TEXT, deflated(CHAT)[:20], fin=False, rsv=4)
+    + frame(PING, b"p") + frame(CONT, deflated(CHAT)[20:]),
+    "rsv1_on_continuation": b"\0" + frame(TEXT, deflated(CHAT)[:20], fin=False, rsv=4)
+    + frame(CONT, deflated(CHAT)[20:], rsv=4),
+    "rsv1_on_ping": b"\0" + frame(PING, b"p", rsv=4),
+    "inflates_too_big": b"\0" + frame(TEXT, deflated(b"a" * 5000), rsv=4),
+    "not_deflate_data": b"\0" + frame(TEXT, b"\xff\xff\xff\xff", rsv=4),
+    "compressed_bad_utf8": b"\0" + frame(TEXT, deflated(b"ok \xc3\x28 no"), rsv=4),
+    "empty_compressed": b"\0" + frame(TEXT, b"\x00", rsv=4),
+    "close_after_compressed": b"\0" + frame(TEXT, deflated(CHAT), rsv=4) + close(1000),
+}
+
+
 def write(name, seeds):
     out = os.path.join(HERE, "corpus", name)
     shutil.rmtree(out, ignore_errors=True)
@@ -149,3 +177,4 @@ def write(name, seeds):
 if __name__ == "__main__":
     write("http", HTTP)
     write("websocket", WEBSOCKET)
+    write("websocket_deflate", WEBSOCKET_DEFLATE)

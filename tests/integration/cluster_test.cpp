@@ -29,14 +29,20 @@ protected:
       p = free_port();
   }
 
-  void start(std::size_t i) {
+  void start(std::size_t i, const std::vector<std::string>& extra = {}) {
     std::string peers;
     for (auto p : cluster_ports_)
       peers += (peers.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
-    nodes_[i] = std::make_unique<chatd_process>(
-        std::vector<std::string>{"--threads", "2", "--tick", "200ms", "--node-id", "n" + std::to_string(i + 1),
-                                 "--cluster-port", std::to_string(cluster_ports_[i]), "--peers", peers});
+    std::vector<std::string> args{"--threads",      "2",
+                                  "--tick",         "200ms",
+                                  "--node-id",      "n" + std::to_string(i + 1),
+                                  "--cluster-port", std::to_string(cluster_ports_[i]),
+                                  "--peers",        peers};
+    args.insert(args.end(), extra.begin(), extra.end());
+    nodes_[i] = std::make_unique<chatd_process>(args);
   }
+
+  bool ready(std::size_t node) { return http_get(nodes_[node]->port(), "/readyz").status == 200; }
 
   void start_all() {
     for (std::size_t i = 0; i < nodes_.size(); ++i)
@@ -269,6 +275,81 @@ TEST_F(Cluster, TickerLogsTheClusterWideCount) {
   wait_for_clients(1, 2);
   EXPECT_TRUE(nodes_[2]->wait_for_log("connected-count=0 cluster-count=3", 10s));
   EXPECT_TRUE(nodes_[1]->wait_for_log("connected-count=2 cluster-count=3", 10s));
+}
+
+// Start-up, as a new user does it: three nodes started together, and at once
+// a client on each node sends one message. Messages published before a node
+// is linked to the others are held for them: every client gets every
+// message, whether it sent before the cluster was ready or right after.
+TEST_F(Cluster, ClientsOfNodesStartedTogetherGetEveryMessageSentAtOnce) {
+  for (int round = 0; round < 4; ++round) {
+    const bool wait_for_ready = round % 2 == 1;
+    for (auto& node : nodes_)
+      node.reset();
+    for (auto& p : cluster_ports_)
+      p = free_port();
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      start(i);
+    if (wait_for_ready) {
+      for (std::size_t i = 0; i < nodes_.size(); ++i)
+        ASSERT_TRUE(wait_until([&] { return ready(i); }, 20s)) << "n" << i + 1 << " never ready";
+    }
+    std::vector<std::unique_ptr<ws_client>> clients;
+    for (std::size_t i = 0; i < 3; ++i)
+      clients.push_back(client(i, "/rooms/start"));
+    for (std::size_t i = 0; i < 3; ++i)
+      clients[i]->send_text("hi from n" + std::to_string(i + 1));
+    for (std::size_t i = 0; i < 3; ++i) {
+      std::vector<std::string> got;
+      for (int k = 0; k < 3; ++k)
+        got.push_back(clients[i]->read().data);
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, (std::vector<std::string>{"hi from n1", "hi from n2", "hi from n3"}))
+          << "client of n" << i + 1 << (wait_for_ready ? ", sent once ready" : ", sent at start");
+    }
+    // Nothing counted as lost: what was held went out once the nodes linked.
+    for (std::size_t i = 0; i < 3; ++i)
+      EXPECT_EQ(
+          metric_value(http_get(nodes_[i]->port(), "/metrics").body, "chat_cluster_messages_dropped_total").value_or(0),
+          0)
+          << "n" << i + 1;
+  }
+}
+
+// /readyz: 503 "starting" while a seed is not linked (liveness says ok all
+// along), 200 "ready" once every node of --peers is.
+TEST_F(Cluster, ReadyzWaitsUntilEverySeedIsLinked) {
+  start(0, {"--cluster-ready-grace", "60s"});
+  auto starting = http_get(nodes_[0]->port(), "/readyz");
+  EXPECT_EQ(starting.status, 503u);
+  EXPECT_EQ(starting.body, "starting\n");
+  EXPECT_EQ(http_get(nodes_[0]->port(), "/healthz").status, 200u);
+  start(1, {"--cluster-ready-grace", "60s"});
+  // Two of three: still starting.
+  ASSERT_EQ(wait_for_metric(nodes_[0]->port(), "chat_cluster_peers", 1, 20s), 1.0);
+  EXPECT_EQ(http_get(nodes_[0]->port(), "/readyz").status, 503u);
+  start(2, {"--cluster-ready-grace", "60s"});
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(wait_until([&] { return ready(i); }, 20s, 50ms)) << "n" << i + 1;
+  auto answer = http_get(nodes_[0]->port(), "/readyz");
+  EXPECT_EQ(answer.status, 200u);
+  EXPECT_EQ(answer.body, "ready\n");
+  EXPECT_TRUE(nodes_[0]->wait_for_log("cluster: ready: every seed linked or this node (2 peers)", 1s));
+  const auto metrics = http_get(nodes_[0]->port(), "/metrics").body;
+  EXPECT_GE(metric_value(metrics, "chat_http_responses_total{code=\"503\"}").value_or(0), 2);
+  EXPECT_EQ(metric_value(metrics, "chat_cluster_ready"), 1.0);
+}
+
+// A node whose seeds never answer must still come up: ready once the grace
+// period is over.
+TEST_F(Cluster, ALoneNodeWithUnreachableSeedsIsReadyAfterTheGrace) {
+  start(0, {"--cluster-ready-grace", "2s"});
+  EXPECT_TRUE(wait_until([&] { return ready(0); }, 20s, 50ms));
+  EXPECT_TRUE(nodes_[0]->wait_for_log("ready after the 2000 ms start-up grace period", 1s)) << nodes_[0]->log_text();
+  // It serves its own clients.
+  auto c = client(0, "/rooms/alone");
+  c->send_text("anyone?");
+  EXPECT_EQ(c->read(), text_message("anyone?"));
 }
 
 } // namespace

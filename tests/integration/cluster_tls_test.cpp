@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,13 +28,13 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-// Two CAs: the cluster's (nodes n1, n2) and a stranger's (node n1 too, so
+// Two CAs: the cluster's (nodes n1, n2, n3) and a stranger's (node n1 too, so
 // only the CA tells them apart).
 class ClusterTls : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
     dir_ = fs::temp_directory_path() / ("chatd-tls-test-" + std::to_string(::getpid()));
-    for (const auto& [sub, nodes] : {std::pair{"cluster", "n1 n2"}, std::pair{"stranger", "n1"}}) {
+    for (const auto& [sub, nodes] : {std::pair{"cluster", "n1 n2 n3"}, std::pair{"stranger", "n1"}}) {
       const std::string cmd = std::string{CHATD_SOURCE_DIR} + "/deploy/make-cluster-certs.sh " + (dir_ / sub).string() +
                               " " + nodes + " >/dev/null";
       ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -81,6 +83,37 @@ TEST_F(ClusterTls, NodesWithCertificatesOfTheClusterCaFormAClusterAndChat) {
   }
   ASSERT_TRUE(crossed);
   EXPECT_EQ(b.read().data.rfind("over tls ", 0), 0u);
+}
+
+// Three TLS nodes started together (as docker compose does), and a client on
+// each sends at once: TLS handshakes widen the window in which the nodes'
+// dials to each other cross; every client still gets every message.
+TEST_F(ClusterTls, ClientsOfNodesStartedTogetherGetEveryMessageSentAtOnce) {
+  for (int round = 0; round < 2; ++round) {
+    const std::array<unsigned short, 3> ports{free_port(), free_port(), free_port()};
+    std::string peers;
+    for (auto p : ports)
+      peers += (peers.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
+    std::vector<std::unique_ptr<chatd_process>> nodes;
+    for (int i = 0; i < 3; ++i) {
+      const std::string id = "n" + std::to_string(i + 1);
+      nodes.push_back(node(id, ports[i], peers, credentials("cluster", id)));
+    }
+    std::vector<std::unique_ptr<ws_client>> clients;
+    for (auto& n : nodes) {
+      clients.push_back(std::make_unique<ws_client>());
+      clients.back()->connect(n->port(), "/rooms/start");
+    }
+    for (std::size_t i = 0; i < 3; ++i)
+      clients[i]->send_text("hi from n" + std::to_string(i + 1));
+    for (std::size_t i = 0; i < 3; ++i) {
+      std::vector<std::string> got;
+      for (int k = 0; k < 3; ++k)
+        got.push_back(clients[i]->read().data);
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, (std::vector<std::string>{"hi from n1", "hi from n2", "hi from n3"})) << "client of n" << i + 1;
+    }
+  }
 }
 
 TEST_F(ClusterTls, PeersWithoutAValidCertificateAreRefused) {

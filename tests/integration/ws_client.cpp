@@ -36,6 +36,12 @@ void PrintTo(const ws_message& message, std::ostream* out) {
 
 ws_client::ws_client(std::chrono::milliseconds io_timeout) : io_timeout_(io_timeout), ws_(ioc_) {}
 
+void ws_client::enable_compression() {
+  websocket::permessage_deflate pmd;
+  pmd.client_enable = true;
+  ws_.set_option(pmd);
+}
+
 ws_client::~ws_client() { drop(); }
 
 void ws_client::open_tcp(unsigned short port) {
@@ -55,11 +61,19 @@ unsigned ws_client::try_connect(unsigned short port, std::string_view target) {
   open_tcp(port);
   websocket::response_type response;
   const std::string host = "127.0.0.1:" + std::to_string(port);
-  if (!origin_.empty())
+  if (!origin_.empty() || !headers_.empty() || !subprotocol_offer_.empty())
     ws_.set_option(websocket::stream_base::decorator(
-        [origin = origin_](websocket::request_type& req) { req.set(boost::beast::http::field::origin, origin); }));
+        [origin = origin_, headers = headers_, offer = subprotocol_offer_](websocket::request_type& req) {
+          if (!origin.empty())
+            req.set(boost::beast::http::field::origin, origin);
+          for (const auto& [name, value] : headers)
+            req.set(name, value);
+          if (!offer.empty())
+            req.set(boost::beast::http::field::sec_websocket_protocol, offer);
+        }));
   const error_code ec = run_with_deadline(ioc_, ws_.next_layer(), io_timeout_,
                                           [&](auto handler) { ws_.async_handshake(response, host, target, handler); });
+  subprotocol_ = std::string(response[boost::beast::http::field::sec_websocket_protocol]);
   if (!ec || ec == websocket::error::upgrade_declined)
     return response.result_int();
   throw boost::system::system_error(ec, "ws_client handshake on " + std::string(target));

@@ -12,6 +12,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace chatd::itest {
@@ -49,8 +50,17 @@ public:
   // SO_RCVBUF applied before connecting: a small one makes a non-reading
   // client push back on the server quickly.
   void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
+  // Offers permessage-deflate (Beast's client side: it compresses what it
+  // sends and inflates what it gets when the server agrees).
+  void enable_compression();
   // Sent as the Origin header of the handshake, as a browser would.
   void set_origin(std::string origin) { origin_ = std::move(origin); }
+  // Another header of the handshake request (e.g. Authorization).
+  void set_header(std::string name, std::string value) { headers_.emplace_back(std::move(name), std::move(value)); }
+  // Offered as the handshake's Sec-WebSocket-Protocol (e.g. "chatd.v1");
+  // subprotocol() is what the server selected, empty when none.
+  void set_subprotocol(std::string offer) { subprotocol_offer_ = std::move(offer); }
+  const std::string& subprotocol() const { return subprotocol_; }
 
   // Throws unless the upgrade succeeds.
   void connect(unsigned short port, std::string_view target = "/");
@@ -80,6 +90,9 @@ private:
   std::chrono::milliseconds io_timeout_;
   int receive_buffer_ = 0;
   std::string origin_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::string subprotocol_offer_;
+  std::string subprotocol_;
   boost::asio::io_context ioc_;
   boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
   boost::beast::flat_buffer buffer_;

@@ -44,6 +44,10 @@ CHATD_FLAGS = [
     "--max-queue-bytes", "256KiB", "--max-message-bytes", "64KiB",
     "--max-messages-per-second", "2000", "--idle-timeout", f"{IDLE_TIMEOUT_S}s",
     "--max-handshakes-per-second", "0", "--node-id", "soak",
+    # Room history is bounded memory that fills for --history-ttl: a short
+    # TTL and a small bytes bound make it plateau within the warm-up, and
+    # make every bound (size, age, bytes) evict all the time under churn.
+    "--history-ttl", "20s", "--history-max-bytes", "4MiB",
 ]  # fmt: skip
 HTTP_TIMEOUT_S = 30  # chatd's fixed limit for a plain HTTP request
 # Frames of the rate flood, all in one write: far over the 2000/s bucket for

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 using namespace chatd;
 using namespace std::chrono_literals;
@@ -16,7 +17,9 @@ namespace {
 
 // Stands in for a loop: forwards what it is given to the test, tagged with its index.
 caf::behavior fake_loop(caf::event_based_actor*, caf::actor test, std::uint64_t index) {
-  return {[=](deliver_atom, const frame_batch& batch) { caf::anon_send(test, index, batch); }};
+  return {
+      [=](deliver_atom, const frame_batch& batch) { caf::anon_send(test, index, batch); },
+      [=](remove_atom, const std::string& room, const std::string& user) { caf::anon_send(test, index, room, user); }};
 }
 
 frame_ptr make_frame(std::string room, std::string bytes) {
@@ -58,6 +61,47 @@ TEST_F(actors_test, broadcaster_sends_once_to_each_other_loop_with_members) {
   self_->send(b, route_atom::value, std::string{"r"}, std::uint64_t{2}, false);
   self_->send(b, publish_atom::value, frame_batch{f}, std::uint64_t{0});
   self_->receive([](std::uint64_t, const frame_batch&) { FAIL() << "delivered to a loop without members"; },
+                 caf::after(200ms) >> [] {});
+  for (auto& a : loops)
+    self_->send_exit(a, caf::exit_reason::user_shutdown);
+  self_->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(actors_test, broadcaster_sends_a_removal_to_every_other_loop_and_from_a_local_one_to_the_cluster) {
+  std::vector<caf::actor> loops;
+  for (std::uint64_t i = 0; i < 3; ++i)
+    loops.push_back(system_.spawn(fake_loop, caf::actor{self_}, i));
+  auto b = system_.spawn(actors::broadcaster, loops);
+  self_->send(b, cluster_atom::value, caf::actor{self_}); // the test stands in for the cluster actor too
+  // No routes: a loop whose first member's route is on its way must get it too.
+  self_->send(b, remove_atom::value, std::string{"r"}, std::string{"alice"}, std::uint64_t{1});
+  std::set<std::uint64_t> loops_told;
+  bool cluster_told = false;
+  for (int i = 0; i < 3; ++i)
+    self_->receive(
+        [&](std::uint64_t index, const std::string& room, const std::string& user) {
+          EXPECT_EQ(room, "r");
+          EXPECT_EQ(user, "alice");
+          loops_told.insert(index);
+        },
+        [&](remove_atom, const std::string& room, const std::string& user) {
+          EXPECT_EQ(room, "r");
+          EXPECT_EQ(user, "alice");
+          cluster_told = true;
+        });
+  EXPECT_EQ(loops_told, (std::set<std::uint64_t>{0, 2})); // loop 1 closed its own sessions already
+  EXPECT_TRUE(cluster_told);
+
+  // From a peer: every loop, and never back to the cluster.
+  self_->send(b, remove_atom::value, std::string{"r"}, std::string{"bob"}, remote_origin);
+  loops_told.clear();
+  for (int i = 0; i < 3; ++i)
+    self_->receive([&](std::uint64_t index, const std::string&, const std::string& user) {
+      EXPECT_EQ(user, "bob");
+      loops_told.insert(index);
+    });
+  EXPECT_EQ(loops_told, (std::set<std::uint64_t>{0, 1, 2}));
+  self_->receive([](remove_atom, const std::string&, const std::string&) { FAIL() << "sent back to the cluster"; },
                  caf::after(200ms) >> [] {});
   for (auto& a : loops)
     self_->send_exit(a, caf::exit_reason::user_shutdown);

@@ -30,6 +30,23 @@ TEST(http_routes, healthz_and_page) {
   EXPECT_NE(page.body().find("<title>chatd</title>"), std::string::npos);
 }
 
+TEST(http_routes, readyz_says_whether_the_cluster_has_formed) {
+  chatd::chat_metrics metrics; // no seeds to wait for: ready
+  auto ready = route_request(get("/readyz"), metrics, "n1");
+  EXPECT_EQ(ready.result(), http::status::ok);
+  EXPECT_EQ(ready.body(), "ready\n");
+  metrics.cluster_ready.Set(0); // seeds not linked yet, grace not over
+  auto starting = route_request(get("/readyz"), metrics, "n1");
+  EXPECT_EQ(starting.result(), http::status::service_unavailable);
+  EXPECT_EQ(starting.body(), "starting\n");
+  auto head = route_request(get("/readyz", http::verb::head), metrics, "n1");
+  EXPECT_EQ(head.result(), http::status::service_unavailable);
+  EXPECT_TRUE(head.body().empty());
+  EXPECT_EQ(route_request(get("/readyz", http::verb::post), metrics, "n1").result(), http::status::method_not_allowed);
+  // Liveness does not wait for the cluster.
+  EXPECT_EQ(route_request(get("/healthz"), metrics, "n1").result(), http::status::ok);
+}
+
 TEST(http_routes, unknown_paths_are_404_and_wrong_methods_405) {
   chatd::chat_metrics metrics;
   EXPECT_EQ(route_request(get("/nope"), metrics, "n1").result(), http::status::not_found);

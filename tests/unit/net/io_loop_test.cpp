@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <nlohmann/json.hpp>
+
 #include <mutex>
+#include <thread>
 
 namespace {
 
@@ -31,6 +34,29 @@ public:
       if (i != self_) {
         auto& loop = server_.loop(i);
         asio::post(loop.context(), [&loop, batch] { loop.deliver(batch); });
+      }
+  }
+  void on_forward(std::vector<chatd::frame_ptr> batch) override {
+    for (auto& f : batch) {
+      auto& loop = server_.loop(chatd::net::home_loop(f->room, server_.loop_count()));
+      asio::post(loop.context(), [&loop, f] { loop.sequence({f}); });
+    }
+  }
+  void on_history_request(const std::string& room, const chatd::net::history_request& request, std::uint64_t from,
+                          std::uint64_t session) override {
+    auto& loop = server_.loop(chatd::net::home_loop(room, server_.loop_count()));
+    asio::post(loop.context(),
+               [&loop, room, request, from, session] { loop.serve_history(room, request, from, session); });
+  }
+  void on_history_answer(std::uint64_t to, std::uint64_t session, const chatd::net::history_answer& answer) override {
+    auto& loop = server_.loop(to);
+    asio::post(loop.context(), [&loop, session, answer] { loop.history_arrived(session, answer); });
+  }
+  void on_remove(const std::string& room, const std::string& user) override {
+    for (std::size_t i = 0; i < server_.loop_count(); ++i)
+      if (i != self_) {
+        auto& loop = server_.loop(i);
+        asio::post(loop.context(), [&loop, room, user] { loop.remove_user(room, user); });
       }
   }
   void on_stopped() override {}
@@ -58,7 +84,8 @@ protected:
       server_->stop();
   }
 
-  std::unique_ptr<websocket::stream<tcp::socket>> connect(const std::string& target) {
+  // `v1`: offers the chatd.v1 subprotocol.
+  std::unique_ptr<websocket::stream<tcp::socket>> connect(const std::string& target, bool v1 = false) {
     auto ws = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
     ws->next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
     // Beast writes a large message in pieces: without this, Nagle holds the
@@ -66,6 +93,9 @@ protected:
     ws->next_layer().set_option(tcp::no_delay(true));
     timeval tv{10, 0}; // a read that gets nothing fails instead of hanging
     ::setsockopt(ws->next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (v1)
+      ws->set_option(websocket::stream_base::decorator(
+          [](websocket::request_type& req) { req.set(beast::http::field::sec_websocket_protocol, "chatd.v1"); }));
     ws->handshake("127.0.0.1", target);
     return ws;
   }
@@ -80,6 +110,25 @@ protected:
     ws->next_layer().connect({asio::ip::make_address("127.0.0.1"), server_->port()});
     ws->handshake("127.0.0.1", target);
     return ws;
+  }
+
+  static void publish(websocket::stream<tcp::socket>& ws, int n) {
+    ws.write(asio::buffer(nlohmann::json{{"type", "publish"}, {"data", n}}.dump()));
+  }
+
+  // The next chatd.v1 message envelope (presence frames skipped).
+  static nlohmann::json next_message(websocket::stream<tcp::socket>& ws) {
+    for (;;) {
+      auto j = nlohmann::json::parse(read(ws));
+      if (j["type"] != "presence" && j["type"] != "join" && j["type"] != "leave")
+        return j;
+    }
+  }
+
+  void wait_for_connections(double n) {
+    for (int i = 0; i < 500 && metrics_.connections.Value() < n; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(metrics_.connections.Value(), n);
   }
 
   static std::string read(websocket::stream<tcp::socket>& ws) {
@@ -103,9 +152,7 @@ TEST_F(io_loop_test, every_member_of_the_room_gets_every_message_across_loops) {
     clients.push_back(connect("/rooms/t"));
   auto other_room = connect("/rooms/u");
   // Joins are asynchronous on the server: wait until all seven are in.
-  for (int i = 0; i < 500 && metrics_.connections.Value() < 7; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(metrics_.connections.Value(), 7);
+  wait_for_connections(7);
 
   for (int n = 0; n < 50; ++n)
     clients[n % clients.size()]->write(asio::buffer("m" + std::to_string(n)));
@@ -125,6 +172,117 @@ TEST_F(io_loop_test, every_member_of_the_room_gets_every_message_across_loops) {
   EXPECT_EQ(metrics_.messages_received.Value(), 51);
 }
 
+// Publishers on both loops at once: every member, whichever loop it is on,
+// gets the room's messages in one and the same order.
+TEST_F(io_loop_test, every_member_on_every_loop_sees_one_order) {
+  chatd::net::server_options options;
+  options.threads = 2;
+  start(options);
+  std::vector<std::unique_ptr<websocket::stream<tcp::socket>>> clients;
+  for (int i = 0; i < 8; ++i)
+    clients.push_back(connect("/rooms/order"));
+  wait_for_connections(8);
+  constexpr int rounds = 100;
+  std::vector<std::jthread> writers;
+  for (std::size_t c = 0; c < clients.size(); ++c)
+    writers.emplace_back([&, c] {
+      for (int n = 0; n < rounds; ++n)
+        clients[c]->write(asio::buffer("c" + std::to_string(c) + "-" + std::to_string(n)));
+    });
+  // A stream is read only once its writer is done (they are not thread-safe);
+  // what waits meanwhile (800 short messages each) fits in the socket buffers.
+  for (auto& t : writers)
+    t.join();
+  std::vector<std::vector<std::string>> seen(clients.size());
+  for (std::size_t c = 0; c < clients.size(); ++c)
+    for (std::size_t n = 0; n < rounds * clients.size(); ++n)
+      seen[c].push_back(read(*clients[c]));
+  for (std::size_t c = 1; c < clients.size(); ++c)
+    EXPECT_EQ(seen[c], seen[0]) << "client " << c << " saw another order than client 0";
+}
+
+// A chatd.v1 client gets offsets of one epoch; another that resumes after
+// one of them gets exactly the rest, then whatever follows, while a
+// publisher keeps going: no gap and no duplicate at the seam, whichever
+// loop it lands on and whichever loop orders the room.
+TEST_F(io_loop_test, a_resume_continues_without_gap_or_duplicate_while_messages_keep_coming) {
+  chatd::net::server_options options;
+  options.threads = 2;
+  options.history_size = 1000; // every offset stays in history
+  start(options);
+  auto publisher = connect("/rooms/seam", true);
+  wait_for_connections(1);
+  for (int n = 1; n <= 5; ++n)
+    publish(*publisher, n);
+  std::string epoch;
+  for (std::uint64_t n = 1; n <= 5; ++n) {
+    auto m = next_message(*publisher);
+    ASSERT_EQ(m["type"], "message");
+    EXPECT_EQ(m["offset"], n);
+    if (epoch.empty())
+      epoch = m["epoch"];
+    EXPECT_EQ(m["epoch"], epoch);
+  }
+
+  constexpr int total = 300;
+  std::jthread writer([&] { // joined on every way out
+    for (int n = 6; n <= total; ++n)
+      publish(*publisher, n);
+  });
+  // The publisher's own copies wait unread in its socket buffers (45 KB).
+  // Several resumers, from different offsets, while the writer runs.
+  for (std::uint64_t since : {2u, 5u, 0u, 4u}) {
+    auto c = connect("/rooms/seam?since=" + epoch + ":" + std::to_string(since), true);
+    auto resumed = next_message(*c);
+    ASSERT_EQ(resumed["type"], "resumed") << resumed.dump();
+    EXPECT_EQ(resumed["recovered"], true);
+    EXPECT_EQ(resumed["epoch"], epoch);
+    std::uint64_t expect = since + 1;
+    while (expect <= total) {
+      auto m = next_message(*c);
+      ASSERT_EQ(m["type"], "message") << m.dump();
+      ASSERT_EQ(m["offset"], expect) << "after resuming from " << since;
+      EXPECT_EQ(m["data"], static_cast<int>(expect));
+      ++expect;
+    }
+  }
+  writer.join();
+  EXPECT_EQ(metrics_.resumes(true).Value(), 4);
+}
+
+TEST_F(io_loop_test, a_resume_it_cannot_serve_says_so_and_gives_recent_history) {
+  chatd::net::server_options options;
+  options.threads = 2;
+  options.history_size = 3;
+  start(options);
+  auto publisher = connect("/rooms/gone", true);
+  wait_for_connections(1);
+  for (int n = 1; n <= 10; ++n)
+    publish(*publisher, n);
+  std::string epoch;
+  for (int n = 1; n <= 10; ++n)
+    epoch = next_message(*publisher)["epoch"];
+
+  auto out_of_history = connect("/rooms/gone?since=" + epoch + ":2", true);
+  auto resumed = next_message(*out_of_history);
+  EXPECT_EQ(resumed["type"], "resumed");
+  EXPECT_EQ(resumed["recovered"], false);
+  EXPECT_EQ(resumed["epoch"], epoch);
+  EXPECT_EQ(resumed["offset"], 10);
+  for (int n = 8; n <= 10; ++n)
+    EXPECT_EQ(next_message(*out_of_history)["offset"], n);
+
+  auto other_epoch = connect("/rooms/gone?since=elsewhere-0-1:9", true);
+  EXPECT_EQ(next_message(*other_epoch)["recovered"], false);
+  EXPECT_EQ(metrics_.resumes(false).Value(), 2);
+
+  auto joiner = connect("/rooms/gone?history=2", true);
+  EXPECT_EQ(next_message(*joiner)["offset"], 9);
+  EXPECT_EQ(next_message(*joiner)["offset"], 10);
+  publish(*publisher, 11);
+  EXPECT_EQ(next_message(*joiner)["offset"], 11);
+}
+
 TEST_F(io_loop_test, a_client_that_never_reads_is_closed_and_others_keep_going) {
   chatd::net::server_options options;
   options.threads = 2;
@@ -135,8 +293,7 @@ TEST_F(io_loop_test, a_client_that_never_reads_is_closed_and_others_keep_going) 
 
   auto slow = connect_never_reading("/");
   auto sender = connect("/");
-  for (int i = 0; i < 500 && metrics_.connections.Value() < 2; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  wait_for_connections(2);
 
   std::string payload(16 * 1024, 'p');
   sender->binary(true);
@@ -160,8 +317,7 @@ TEST_F(io_loop_test, over_the_hard_bound_a_client_is_closed_at_once) {
   options.slow_consumer_grace = std::chrono::hours(1); // only the hard bound can close it here
   start(options);
   auto slow = connect_never_reading("/");
-  for (int i = 0; i < 500 && metrics_.connections.Value() < 1; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  wait_for_connections(1);
   // Messages from elsewhere (another loop or node) keep coming whatever the
   // room's backlog: one batch of 8 x 60 KiB, queued in one pass before
   // anything is written, goes over the hard bound of 256 KiB.
@@ -181,8 +337,7 @@ TEST_F(io_loop_test, stop_closes_clients_with_going_away) {
   start(options);
   auto a = connect("/");
   auto b = connect("/rooms/x");
-  for (int i = 0; i < 500 && metrics_.connections.Value() < 2; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  wait_for_connections(2);
   std::thread stopper([this] { server_->stop(); });
   for (auto* ws : {a.get(), b.get()}) {
     beast::flat_buffer buffer;

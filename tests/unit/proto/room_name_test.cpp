@@ -31,6 +31,10 @@ TEST(room_target, rooms_path_names_a_room) {
   EXPECT_EQ(route.what, kind::room);
   EXPECT_EQ(route.room, "lobby-2");
   EXPECT_EQ(parse_room_target("/rooms/x?y=z").room, "x");
+  // A token and other parameters in the query leave the room as it is.
+  route = parse_room_target("/rooms/lobby?token=eyJh.eyJz.c2ln&since=42");
+  EXPECT_EQ(route.what, kind::room);
+  EXPECT_EQ(route.room, "lobby");
 }
 
 TEST(room_target, bad_names_are_invalid_not_missing) {
@@ -42,4 +46,13 @@ TEST(room_target, bad_names_are_invalid_not_missing) {
 TEST(room_target, other_paths_are_not_rooms) {
   for (auto target : {"/metrics", "/room/a", "/roomsx", "", "/rooms"})
     EXPECT_EQ(parse_room_target(target).what, kind::not_a_room) << target;
+}
+
+TEST(PercentDecode, DecodesEscapesAndRefusesBrokenOnes) {
+  EXPECT_EQ(chatd::percent_decode("a%20b%2Fc%c3%A9"), "a b/c\xc3\xa9");
+  EXPECT_EQ(chatd::percent_decode("plain"), "plain");
+  EXPECT_EQ(chatd::percent_decode("%41"), "A");
+  EXPECT_EQ(chatd::percent_decode("50%"), std::nullopt);
+  EXPECT_EQ(chatd::percent_decode("%4"), std::nullopt);
+  EXPECT_EQ(chatd::percent_decode("%zz"), std::nullopt);
 }
