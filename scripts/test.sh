@@ -7,9 +7,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Each stage with the time it started, so that a log tells where the time went.
+stage() { echo "== $* ($(date -u +%T))"; }
+
+stage "setup"
 "$root/scripts/setup.sh" compose
 
-echo "== format"
+stage "format"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
 clang-format --dry-run -Werror "${sources[@]}"
 
@@ -21,9 +25,9 @@ fail() {
 }
 run_suite() {
   local kind=$1
-  echo "== $kind: build"
+  stage "$kind: build"
   "$root/scripts/build.sh" "$kind" | tail -1
-  echo "== $kind: test"
+  stage "$kind: test"
   if ! ctest --test-dir "$root/build/$kind" --output-on-failure --timeout 300 -j "${CHATD_TEST_JOBS:-2}"; then
     # Name the failed tests again at the end, where a truncated log still shows them.
     local log="$root/build/$kind/Testing/Temporary/LastTestsFailed.log"
@@ -35,12 +39,12 @@ run_suite release
 
 # A short soak: churn against one release chatd, flat memory and no leaked
 # descriptors (tests/soak/README.md); CHATD_SOAK_MINUTES long.
-echo "== soak"
+stage "soak"
 if ! "$root/tests/soak/run.sh" "${CHATD_SOAK_MINUTES:-2}" "$root/build/release/app/chatd"; then
   fail soak
 fi
 
-echo "== browser"
+stage "browser"
 if ! CHATD_BINARY="$root/build/release/app/chatd" "$root/tests/browser/run.sh"; then
   fail browser
 fi
@@ -61,7 +65,7 @@ CHATD_CLUSTER_TIMEOUT=20s \
 
 # libFuzzer on the HTTP/upgrade and WebSocket frame paths (tests/fuzz/README.md),
 # bounded: CHATD_FUZZ_SECONDS per target.
-echo "== fuzz"
+stage "fuzz"
 if ! "$root/scripts/fuzz.sh" "${CHATD_FUZZ_SECONDS:-60}"; then
   fail fuzz
 fi
@@ -69,7 +73,7 @@ fi
 # The compose cluster, for real, wherever a Docker engine answers: with
 # Compose v2 (setup.sh installed it; compose-test.sh fails without it) and
 # again with v1 where docker-compose is installed.
-echo "== compose"
+stage "compose"
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   "$root/deploy/compose-test.sh" || fail compose
 else
@@ -79,7 +83,7 @@ fi
 # A 3-node cluster in network namespaces under steady load: a node killed,
 # paused and cut off; every missed message accounted for (tests/faults/README.md).
 # Needs root: prints SKIP otherwise.
-echo "== faults"
+stage "faults"
 if ! "$root/tests/faults/run.sh"; then
   fail faults
 fi
