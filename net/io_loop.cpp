@@ -20,7 +20,10 @@ constexpr std::chrono::milliseconds backlog_sweep_period{50};
 // Each loop keeps its share of --history-max-bytes.
 history_limits limits_of(const server_options& options) {
   auto loops = std::max<std::size_t>(options.threads, 1);
-  return {options.history_size, options.history_ttl, options.history_max_bytes / loops};
+  // A replay fills at most half of a session's queue, so that it never
+  // makes the session a backlog that pauses its room's publishers.
+  return {options.history_size, options.history_ttl, options.history_max_bytes / loops,
+          std::max<std::size_t>(options.max_queue_bytes / 2, 1)};
 }
 } // namespace
 

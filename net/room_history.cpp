@@ -114,23 +114,39 @@ history_answer history_store::answer(const std::string& room, const history_requ
   history_answer out;
   out.epoch = l.epoch_;
   out.offset = l.last_;
+  // The newest entries, back from the end, while they fit the replay bound;
+  // true when every one of the `wanted` newest fit.
+  auto newest = [&](std::size_t wanted) {
+    std::size_t bytes = 0;
+    auto begin = l.entries_.end();
+    for (std::size_t n = 0; n < wanted && begin != l.entries_.begin(); ++n) {
+      auto cost = replay_cost(*std::prev(begin)->f);
+      if (bytes + cost > limits_.max_replay_bytes)
+        break;
+      bytes += cost;
+      --begin;
+    }
+    for (auto it = begin; it != l.entries_.end(); ++it)
+      out.frames.push_back(it->f);
+    return static_cast<std::size_t>(l.entries_.end() - begin) == wanted;
+  };
   if (request.resume && request.epoch == *l.epoch_ && request.offset <= l.last_) {
-    // Seamless when every message after the offset is still kept.
+    // Seamless when every message after the offset is still kept, and fits.
     auto first_kept = l.entries_.empty() ? l.last_ + 1 : l.entries_.front().f->offset;
     if (request.offset + 1 >= first_kept) {
-      out.recovered = true;
-      for (auto& e : l.entries_)
-        if (e.f->offset > request.offset)
-          out.frames.push_back(e.f);
-      return out;
+      if (newest(static_cast<std::size_t>(l.last_ - request.offset))) {
+        out.recovered = true;
+        return out;
+      }
+      out.frames.clear();
     }
   }
-  // The most recent messages: ?history=n of them, or all that are kept.
+  // The most recent messages: ?history=n of them, or all that are kept (on
+  // a resume that could not be recovered), as far as they fit.
   std::size_t n = request.count == 0 ? l.entries_.size() : std::min(request.count, l.entries_.size());
   if (!request.resume && request.count == 0)
     n = 0;
-  for (auto it = l.entries_.end() - static_cast<std::ptrdiff_t>(n); it != l.entries_.end(); ++it)
-    out.frames.push_back(it->f);
+  newest(n);
   return out;
 }
 

@@ -18,11 +18,14 @@ namespace chatd::net {
 // How much history one history_store keeps (README "Order, history and
 // resume"): per room the newest `max_messages` no older than `ttl`, and in
 // all at most `max_bytes` (history_cost). A zero `max_messages` or `ttl`
-// keeps none (offsets are still given).
+// keeps none (offsets are still given). One answer sends at most
+// `max_replay_bytes` (replay_cost): a resume that needs more is not
+// recovered, and gets the most recent messages that fit.
 struct history_limits {
   std::size_t max_messages = 100;
   std::chrono::milliseconds ttl{5 * 60 * 1000};
   std::size_t max_bytes = 64 * 1024 * 1024;
+  std::size_t max_replay_bytes = 512 * 1024;
   bool keeps() const { return max_messages > 0 && ttl.count() > 0 && max_bytes > 0; }
 };
 
@@ -130,5 +133,9 @@ private:
 inline std::size_t history_cost(const frame& f) {
   return f.wire.size() + f.room.size() + f.user.size() + f.name.size();
 }
+
+// What a replayed message adds to a session's queue, about: the frame and
+// room and sender in its chatd.v1 envelope, with the envelope's other fields.
+inline std::size_t replay_cost(const frame& f) { return history_cost(f) + 128; }
 
 } // namespace chatd::net

@@ -127,6 +127,35 @@ TEST(History, AResumeFromOutOfHistoryOrAnotherEpochIsNotRecovered) {
   EXPECT_EQ(scrape(chatd.port(), "chat_resumes_total{recovered=\"false\"}"), 2);
 }
 
+TEST(History, AResumeThatWouldNotFitInOneAnswerIsNotRecoveredAndGetsTheNewestThatFit) {
+  // One answer holds at most half of --max-queue-bytes: 32 KiB, three of
+  // these 10 KiB messages in their envelopes.
+  chatd_process chatd({"--max-queue-bytes", "64KiB", "--max-message-bytes", "16KiB"});
+  auto publisher = v1_client(chatd.port(), "/rooms/r");
+  ASSERT_EQ(wait_for_metric(chatd.port(), "chat_connections", 1), 1);
+  const std::string big(10 * 1024, 'x');
+  for (int n = 1; n <= 5; ++n)
+    publisher->send_text(json{{"type", "publish"}, {"data", big + std::to_string(n)}}.dump());
+  std::string epoch;
+  for (int n = 1; n <= 5; ++n)
+    epoch = next(*publisher)["epoch"];
+
+  auto far = v1_client(chatd.port(), "/rooms/r?since=" + epoch + ":1");
+  EXPECT_EQ(next(*far), json({{"type", "resumed"}, {"recovered", false}, {"epoch", epoch}, {"offset", 5}}));
+  for (int n = 3; n <= 5; ++n) {
+    auto m = next(*far);
+    EXPECT_EQ(m["offset"], n);
+    EXPECT_EQ(m["data"], big + std::to_string(n));
+  }
+  auto near = v1_client(chatd.port(), "/rooms/r?since=" + epoch + ":3");
+  EXPECT_EQ(next(*near)["recovered"], true);
+  EXPECT_EQ(next(*near)["offset"], 4);
+  EXPECT_EQ(next(*near)["offset"], 5);
+  publisher->send_text(publish(6));
+  EXPECT_EQ(next(*far)["offset"], 6);
+  EXPECT_EQ(next(*near)["offset"], 6);
+}
+
 TEST(History, AFirstConnectWithHistoryGetsTheLastMessages) {
   chatd_process chatd;
   auto publisher = v1_client(chatd.port(), "/rooms/r");

@@ -114,6 +114,33 @@ TEST_F(room_history_test, over_the_bytes_bound_the_oldest_message_of_any_room_go
   EXPECT_EQ(store.messages(), 3u);
 }
 
+TEST_F(room_history_test, an_answer_sends_no_more_than_the_replay_bound) {
+  auto cost = chatd::net::replay_cost(*message("a", std::string(100, 'x')));
+  history_limits limits;
+  limits.max_replay_bytes = 3 * cost;
+  history_store store("n1-0", limits, directory_);
+  for (int i = 0; i < 5; ++i)
+    store.append(message("a", std::string(100, 'x')));
+  auto epoch = *store.log("a").epoch();
+  // Three missed: they fit, seamless.
+  auto answer = store.answer("a", resume(epoch, 2));
+  EXPECT_TRUE(answer.recovered);
+  EXPECT_EQ(offsets(answer.frames), (std::vector<std::uint64_t>{3, 4, 5}));
+  // Four missed, all kept, but only three fit: not recovered, the newest three.
+  answer = store.answer("a", resume(epoch, 1));
+  EXPECT_FALSE(answer.recovered);
+  EXPECT_EQ(answer.offset, 5u);
+  EXPECT_EQ(offsets(answer.frames), (std::vector<std::uint64_t>{3, 4, 5}));
+  // ?history= asks for more than fit: the newest that do.
+  history_request last_five;
+  last_five.count = 5;
+  EXPECT_EQ(offsets(store.answer("a", last_five).frames), (std::vector<std::uint64_t>{3, 4, 5}));
+  // Nothing missed: seamless, nothing to send.
+  answer = store.answer("a", resume(epoch, 5));
+  EXPECT_TRUE(answer.recovered);
+  EXPECT_TRUE(answer.frames.empty());
+}
+
 TEST_F(room_history_test, the_bytes_bound_holds_under_churn_of_many_rooms) {
   history_limits limits;
   limits.max_messages = 5;
