@@ -13,7 +13,10 @@
 #include <array>
 #include <csignal>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace chatd::itest {
@@ -69,6 +72,21 @@ protected:
     auto c = std::make_unique<ws_client>();
     c->connect(nodes_[node]->port(), target);
     return c;
+  }
+
+  // Every node's chat_ counters that are not zero, to say where messages went.
+  std::string counters() {
+    std::string out;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i])
+        continue;
+      out += "---- n" + std::to_string(i + 1) + " /metrics ----\n";
+      std::istringstream lines(http_get(nodes_[i]->port(), "/metrics").body);
+      for (std::string line; std::getline(lines, line);)
+        if (line.starts_with("chat_") && !line.ends_with(" 0") && line.find("_bucket") == std::string::npos)
+          out += line + "\n";
+    }
+    return out;
   }
 
   // Joins are asynchronous: wait until each node counts its clients.
@@ -217,9 +235,23 @@ TEST_F(Cluster, AThousandMessagesKeepTheirOrderOnEveryNode) {
   constexpr int count = 1000;
   for (int i = 0; i < count; ++i)
     clients[1]->send_text("seq " + std::to_string(i));
-  for (auto& c : clients)
-    for (int i = 0; i < count; ++i)
-      ASSERT_EQ(c->read(), text_message("seq " + std::to_string(i)));
+  for (std::size_t c = 0; c < clients.size(); ++c)
+    for (int i = 0; i < count; ++i) {
+      std::optional<ws_message> got;
+      try {
+        got = clients[c]->read();
+      } catch (const std::exception& e) {
+        // Where the messages went, and whether they were still moving: a
+        // stalled node and a lost message look alike from the client.
+        auto first = counters();
+        std::this_thread::sleep_for(5s);
+        ADD_FAILURE() << "client of n" << c + 1 << ", message " << i << ": " << e.what() << "\n"
+                      << first << "5 s later:\n"
+                      << counters();
+        return;
+      }
+      ASSERT_EQ(*got, text_message("seq " + std::to_string(i))) << "client of n" << c + 1;
+    }
 }
 
 TEST_F(Cluster, ALostNodeIsNoticedAndRejoinsWhenItComesBack) {
