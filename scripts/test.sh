@@ -34,14 +34,17 @@ run_suite() {
   # passes counts as passed but is named as flaky at the end, to be looked at.
   local out="$root/build/$kind/Testing/ctest-output.txt"
   mkdir -p "$(dirname "$out")"
+  local failed_here=""
   if ! ctest --test-dir "$root/build/$kind" --output-on-failure --timeout 300 -j "${CHATD_TEST_JOBS:-2}" \
     --repeat until-pass:2 2>&1 | tee "$out"; then
     # Name the failed tests again at the end, where a truncated log still shows them.
     local log="$root/build/$kind/Testing/Temporary/LastTestsFailed.log"
-    fail "$kind($(cut -d: -f2 "$log" 2>/dev/null | paste -sd, -))"
+    failed_here=$(cut -d: -f2 "$log" 2>/dev/null | sort -u)
+    fail "$kind($(paste -sd, - <<<"$failed_here"))"
   fi
   local retried
-  retried=$(sed -n 's/.*Test *#[0-9]*: \([^ ]*\) .*\*\*\*.*/\1/p' "$out" | sort -u | paste -sd, -)
+  retried=$(sed -n 's/.*Test *#[0-9]*: \([^ ]*\) .*\*\*\*.*/\1/p' "$out" | sort -u |
+    comm -23 - <(printf '%s\n' "$failed_here" | sed '/^$/d') | paste -sd, -)
   if [[ -n $retried ]]; then
     flaky+=("$kind($retried)")
   fi
