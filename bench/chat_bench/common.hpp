@@ -22,6 +22,7 @@
 
 #include "histogram.hpp"
 #include "payload.hpp"
+#include "proc_stats.hpp"
 
 namespace chatbench {
 
@@ -81,10 +82,7 @@ Config parse_args(int argc, char** argv);
 
 // ---- the server process (/proc)
 
-long read_rss_kb(long pid);  // VmRSS, -1 when unknown
-double read_cpu_s(long pid); // user + system CPU seconds, -1 when unknown
-// Summed over pids; -1 when any is unknown (or none given).
-double read_cpu_s(const std::vector<long>& pids);
+// read_rss_kb, read_cpu_s: proc_stats.hpp
 
 std::string json_escape(const std::string& s);
 

@@ -17,6 +17,8 @@
 #include <boost/asio.hpp>
 #include <zlib.h>
 
+#include "../chat_bench/proc_stats.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,28 +37,6 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
-
-double cpu_seconds(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  auto p = s.rfind(')');
-  std::istringstream f(s.substr(p + 2));
-  std::string skip;
-  for (int i = 0; i < 11; ++i)
-    f >> skip;
-  double ut = 0, st = 0;
-  f >> ut >> st;
-  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-long rss_kib(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::atol(line.c_str() + 6);
-  return -1;
-}
 
 // A chat line as a v1-style JSON envelope: what chat rooms mostly carry.
 std::string chat_line(std::uint64_t i) {
@@ -204,7 +184,7 @@ int fanout(unsigned short port, long pid, int clients, double rate, double secon
   std::uint64_t sent = 0;
   const auto total = static_cast<std::uint64_t>(rate * seconds);
   const auto start = clock_type::now();
-  const double cpu0 = cpu_seconds(pid);
+  const double cpu0 = chatbench::read_cpu_s(pid);
   asio::steady_timer tick(io);
   std::function<void()> send_next = [&] {
     auto due = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(sent / rate));
@@ -221,7 +201,7 @@ int fanout(unsigned short port, long pid, int clients, double rate, double secon
   const std::uint64_t expected = total * static_cast<std::uint64_t>(clients);
   while (clock_type::now() < deadline && (sent < total || k.deliveries < expected))
     io.run_for(std::chrono::milliseconds(50));
-  const double cpu = cpu_seconds(pid) - cpu0;
+  const double cpu = chatbench::read_cpu_s(pid) - cpu0;
   std::printf("fanout compression=%s clients=%d negotiated=%d messages=%llu deliveries=%llu (expected %llu) "
               "compressed_frames=%llu wire_bytes_per_delivery=%.1f plain_message_bytes=%zu "
               "cpu_s=%.3f cpu_s_per_million_deliveries=%.3f\n",
@@ -236,10 +216,10 @@ int fanout(unsigned short port, long pid, int clients, double rate, double secon
 int memory(unsigned short port, long pid, int clients, bool offer) {
   asio::io_context io;
   std::vector<std::unique_ptr<conn>> conns;
-  const long before = rss_kib(pid);
+  const long before = chatbench::read_rss_kb(pid);
   connect_all(io, port, conns, clients, offer, true);
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const long idle = rss_kib(pid);
+  const long idle = chatbench::read_rss_kb(pid);
   // Each client's first message, compressed where it was negotiated (its
   // inflater's window is allocated then), sent in a room of its own so that
   // nothing is broadcast to the others.
@@ -248,7 +228,7 @@ int memory(unsigned short port, long pid, int clients, bool offer) {
   for (auto& c : conns)
     asio::write(c->socket, asio::buffer(c->compressed ? packed : plain));
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  const long active = rss_kib(pid);
+  const long active = chatbench::read_rss_kb(pid);
   std::printf("memory compression=%s clients=%d negotiated=%d rss_kib before=%ld idle=%ld after_one_message=%ld "
               "idle_bytes_per_conn=%.0f after_message_bytes_per_conn=%.0f\n",
               offer ? "on" : "off", clients, static_cast<int>(conns[0]->compressed), before, idle, active,

@@ -18,6 +18,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "../chat_bench/proc_stats.hpp"
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -40,19 +42,6 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 using ws_stream = websocket::stream<tcp::socket>;
-
-double cpu_seconds(long pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  auto p = s.rfind(')');
-  std::istringstream f(s.substr(p + 2));
-  std::string skip;
-  for (int i = 0; i < 11; ++i)
-    f >> skip;
-  double ut = 0, st = 0;
-  f >> ut >> st;
-  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 std::unique_ptr<ws_stream> open(asio::io_context& ioc, unsigned short port, const std::string& room, bool v1) {
   auto ws = std::make_unique<ws_stream>(ioc);
@@ -94,7 +83,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(1));
 
   std::atomic<std::uint64_t> cycles{0}, failures{0};
-  const auto cpu0 = cpu_seconds(pid);
+  const auto cpu0 = chatbench::read_cpu_s(pid);
   const auto t0 = clock_type::now();
   const auto deadline = t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> threads;
@@ -122,7 +111,7 @@ int main(int argc, char** argv) {
   for (auto& t : threads)
     t.join();
   const auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
-  const auto cpu = cpu_seconds(pid) - cpu0;
+  const auto cpu = chatbench::read_cpu_s(pid) - cpu0;
   const auto n = static_cast<double>(cycles.load());
   std::printf("members=%d churners=%d protocol=%s seconds=%.1f cycles=%llu failures=%llu cycles/s=%.0f "
               "chatd_cpu_s=%.2f chatd_cpu_pct=%.0f chatd_us_per_cycle=%.1f\n",
