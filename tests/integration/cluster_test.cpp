@@ -1,5 +1,6 @@
 // Three real chatd processes on loopback forming a full mesh over CAF remoting.
 #include "chatd_process.hpp"
+#include "cluster_checks.hpp"
 #include "free_port.hpp"
 #include "http_probe.hpp"
 #include "metrics_scrape.hpp"
@@ -213,15 +214,7 @@ TEST_F(Cluster, FirstMembersOnEveryNodeGetEachOthersFirstMessages) {
     std::vector<std::unique_ptr<ws_client>> clients;
     for (std::size_t i = 0; i < 3; ++i)
       clients.push_back(client(i, room));
-    for (std::size_t i = 0; i < 3; ++i)
-      clients[i]->send_text("hi from n" + std::to_string(i + 1));
-    for (auto& c : clients) {
-      std::vector<std::string> got;
-      for (int i = 0; i < 3; ++i)
-        got.push_back(c->read().data);
-      std::sort(got.begin(), got.end());
-      EXPECT_EQ(got, (std::vector<std::string>{"hi from n1", "hi from n2", "hi from n3"})) << room;
-    }
+    expect_everyone_gets_every_hello(clients, ", " + room);
   }
 }
 
@@ -329,16 +322,7 @@ TEST_F(Cluster, ClientsOfNodesStartedTogetherGetEveryMessageSentAtOnce) {
     std::vector<std::unique_ptr<ws_client>> clients;
     for (std::size_t i = 0; i < 3; ++i)
       clients.push_back(client(i, "/rooms/start"));
-    for (std::size_t i = 0; i < 3; ++i)
-      clients[i]->send_text("hi from n" + std::to_string(i + 1));
-    for (std::size_t i = 0; i < 3; ++i) {
-      std::vector<std::string> got;
-      for (int k = 0; k < 3; ++k)
-        got.push_back(clients[i]->read().data);
-      std::sort(got.begin(), got.end());
-      EXPECT_EQ(got, (std::vector<std::string>{"hi from n1", "hi from n2", "hi from n3"}))
-          << "client of n" << i + 1 << (wait_for_ready ? ", sent once ready" : ", sent at start");
-    }
+    expect_everyone_gets_every_hello(clients, wait_for_ready ? ", sent once ready" : ", sent at start");
     // Nothing counted as lost: what was held went out once the nodes linked.
     for (std::size_t i = 0; i < 3; ++i)
       EXPECT_EQ(

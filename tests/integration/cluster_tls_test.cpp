@@ -2,6 +2,7 @@
 // peers holding a certificate of the cluster's CA; without them the cluster
 // port listens on loopback only. Certificates come from the deploy/ script.
 #include "chatd_process.hpp"
+#include "cluster_checks.hpp"
 #include "free_port.hpp"
 #include "metrics_scrape.hpp"
 #include "ws_client.hpp"
@@ -11,7 +12,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <filesystem>
@@ -104,15 +104,7 @@ TEST_F(ClusterTls, ClientsOfNodesStartedTogetherGetEveryMessageSentAtOnce) {
       clients.push_back(std::make_unique<ws_client>());
       clients.back()->connect(n->port(), "/rooms/start");
     }
-    for (std::size_t i = 0; i < 3; ++i)
-      clients[i]->send_text("hi from n" + std::to_string(i + 1));
-    for (std::size_t i = 0; i < 3; ++i) {
-      std::vector<std::string> got;
-      for (int k = 0; k < 3; ++k)
-        got.push_back(clients[i]->read().data);
-      std::sort(got.begin(), got.end());
-      EXPECT_EQ(got, (std::vector<std::string>{"hi from n1", "hi from n2", "hi from n3"})) << "client of n" << i + 1;
-    }
+    expect_everyone_gets_every_hello(clients);
   }
 }
 
