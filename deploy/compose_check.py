@@ -198,12 +198,9 @@ async def sync(clients, tag, timeout=20):
         await asyncio.gather(*senders, return_exceptions=True)
 
 
-async def at_once(clients, tag, timeout=15):
-    """Each client sends one message at once, with no probing first: every
-    client gets every message exactly once (as a new user's first messages
-    right after `up` must)."""
-    sent = {c.name: f"first-{tag}-from-{c.name}-{time.time_ns()}" for c in clients}
-    await asyncio.gather(*(c.send(sent[c.name]) for c in clients))
+async def each_got_each_once(clients, sent, timeout):
+    """Every client receives every client's message of `sent` (name -> text)
+    within `timeout`, and each exactly once."""
     for c in clients:
         for o in clients:
             await c.wait_for(f"{sent[o.name]}", lambda rx, m=sent[o.name]: m in rx, timeout)
@@ -211,6 +208,15 @@ async def at_once(clients, tag, timeout=15):
         for o in clients:
             if c.received.count(sent[o.name]) != 1:
                 raise CheckFailed(f"{c.name} got {sent[o.name]} {c.received.count(sent[o.name])} times")
+
+
+async def at_once(clients, tag, timeout=15):
+    """Each client sends one message at once, with no probing first: every
+    client gets every message exactly once (as a new user's first messages
+    right after `up` must)."""
+    sent = {c.name: f"first-{tag}-from-{c.name}-{time.time_ns()}" for c in clients}
+    await asyncio.gather(*(c.send(sent[c.name]) for c in clients))
+    await each_got_each_once(clients, sent, timeout)
     log(f"ok: messages sent at once by a client on each node reached every client ({len(clients)})")
 
 
@@ -221,13 +227,7 @@ async def exchange(clients, tag, timeout=10):
     for c in clients:
         sent[c.name] = f"msg-{tag}-from-{c.name}-{time.time_ns()}"
         await c.send(sent[c.name])
-    for c in clients:
-        for o in clients:
-            await c.wait_for(f"{sent[o.name]}", lambda rx, m=sent[o.name]: m in rx, timeout)
-    for c in clients:
-        for o in clients:
-            if c.received.count(sent[o.name]) != 1:
-                raise CheckFailed(f"{c.name} got {sent[o.name]} {c.received.count(sent[o.name])} times")
+    await each_got_each_once(clients, sent, timeout)
     names = ", ".join(c.name for c in clients)
     log(f"ok: every message reached every client ({names})")
 
