@@ -58,8 +58,10 @@ void http_session::on_header(beast::error_code ec, std::size_t bytes) {
   if (auto length = parser_->content_length(); length && *length > limit)
     return on_read(http::error::body_limit, bytes);
   parser_->body_limit(limit);
-  // curl and others wait (a second) for this before they send a body.
-  if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+  // curl and others wait (a second) for this before they send a body. Not
+  // to an HTTP/1.0 client: it gets no 1xx, and its expectation is ignored
+  // (RFC 9110 10.1.1, 15.2).
+  if (parser_->get().version() >= 11 && beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
     auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, parser_->get().version());
     http::async_write(stream_, *go_on, [self = shared_from_this(), go_on](beast::error_code ec, std::size_t) {
       if (ec)

@@ -74,6 +74,9 @@ HTTP = {
     ),
     "delete_metrics": get(b"/metrics", method=b"DELETE"),
     "expect_continue": get(b"/", b"Host: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n", method=b"PUT", body=b"abc"),
+    # HTTP/1.0 gets no 100 Continue (a finding of the fuzzer).
+    "expect_continue_http10": get(b"/", b"Host: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n", method=b"PUT",
+                                  version=b"HTTP/1.0", body=b"abc"),
     "upgrade_default_room": upgrade(b"/"),
     "upgrade_room_abc": upgrade(b"/rooms/abc"),
     "upgrade_room_query": upgrade(b"/rooms/a.b_c-1?x=y"),
