@@ -64,10 +64,19 @@ caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vec
         auto& st = self->state;
         self->send(st.loops[net::home_loop(room, st.loops.size())], histreq_atom::value, room, request, loop, session);
       },
+      // To the session's loop, or (remote_origin) to the cluster actor,
+      // which answers the peer that asked (`session` is its request).
       [=](histans_atom, std::uint64_t loop, std::uint64_t session, const net::history_answer& answer) {
         auto& st = self->state;
         if (loop < st.loops.size())
           self->send(st.loops[loop], histans_atom::value, session, answer);
+        else if (loop == remote_origin && st.cluster)
+          self->send(st.cluster, histans_atom::value, session, answer);
+      },
+      // Every loop, in the order the cluster actor saw the changes.
+      [=](view_atom, const std::vector<std::string>& nodes) {
+        for (auto& loop : self->state.loops)
+          self->send(loop, view_atom::value, nodes);
       },
       // Every other loop (whether it has members of the room or not: a route
       // may be on its way), and the peers when it comes from a local loop.

@@ -1,5 +1,7 @@
 #include "actors/cluster.hpp"
 
+#include "actors/broadcaster.hpp"
+#include "net/room_history.hpp"
 #include "proto/cluster_messages.hpp"
 
 #include <caf/io/middleman_actor.hpp>
@@ -120,6 +122,89 @@ void schedule_dial(self_ptr self, std::size_t index, std::chrono::milliseconds e
   seed.backoff = std::min(seed.backoff * 2, max_dial_backoff);
 }
 
+cluster_frame to_wire(const frame& f) {
+  return cluster_frame{f.room,
+                       std::string{f.payload()},
+                       static_cast<std::uint8_t>(f.kind),
+                       f.v1_only,
+                       f.user,
+                       f.name,
+                       f.ts_ms,
+                       f.offset,
+                       f.epoch ? *f.epoch : std::string{}};
+}
+
+// A frame for this node's loops; frames of one epoch share its string.
+frame_ptr from_wire(self_ptr self, cluster_frame& m, std::chrono::steady_clock::time_point now) {
+  auto kind = static_cast<message_kind>(m.kind);
+  auto f = make_message_frame(std::move(m.room), m.bytes, kind == message_kind::binary, now);
+  f->kind = kind;
+  f->v1_only = m.v1_only;
+  f->user = std::move(m.user);
+  f->name = std::move(m.name);
+  f->ts_ms = m.ts_ms;
+  if (m.offset != 0) {
+    auto& last = self->state.last_epoch;
+    if (!last || *last != m.epoch)
+      last = std::make_shared<const std::string>(std::move(m.epoch));
+    f->offset = m.offset;
+    f->epoch = last;
+  }
+  return f;
+}
+
+frame_batch from_wire(self_ptr self, cluster_batch& in) {
+  auto now = std::chrono::steady_clock::now();
+  frame_batch batch;
+  batch.reserve(in.size());
+  for (auto& m : in)
+    batch.push_back(from_wire(self, m, now));
+  return batch;
+}
+
+// This node and its peers: when the set changes, every loop learns it (and
+// drops its logs of the rooms it no longer orders), in the order of the
+// changes, through the broadcaster.
+void update_view(self_ptr self) {
+  auto& st = self->state;
+  std::vector<std::string> view{st.node_id};
+  for (auto& [id, p] : st.peers)
+    view.push_back(id);
+  std::sort(view.begin(), view.end());
+  if (view == st.view)
+    return;
+  st.view = view;
+  self->send(st.broadcaster, view_atom::value, std::move(view));
+}
+
+// The peer that orders `room` in this node's view; null when it is this node.
+cluster_state::peer* orderer(self_ptr self, const std::string& room, const std::string** id = nullptr) {
+  auto& st = self->state;
+  auto* node = net::ordering_node(room, st.view);
+  if (!node || *node == st.node_id)
+    return nullptr;
+  auto it = st.peers.find(*node);
+  if (it == st.peers.end())
+    return nullptr;
+  if (id)
+    *id = &it->first;
+  return &it->second;
+}
+
+net::history_answer from_wire(self_ptr self, cluster_history_answer& a) {
+  net::history_answer out;
+  out.recovered = a.recovered;
+  out.offset = a.offset;
+  if (!a.epoch.empty())
+    out.epoch = std::make_shared<const std::string>(a.epoch);
+  out.frames = from_wire(self, a.frames);
+  // The answer's frames and epoch are one: the session compares them.
+  for (auto& f : out.frames)
+    if (f->epoch && out.epoch && *f->epoch == *out.epoch)
+      f->epoch = out.epoch;
+  return out;
+}
+
 // Sends peer `id` (whose entry is `p`) those of `frames` whose room it has
 // members of (all of them until it has said which rooms it has).
 template <class Frames>
@@ -129,8 +214,7 @@ void send_to_peer(self_ptr self, const std::string& id, cluster_state::peer& p, 
   out.reserve(frames.size());
   for (auto& f : frames)
     if (!p.rooms_known || p.rooms.count(f->room) != 0)
-      out.push_back(cluster_frame{f->room, std::string{f->payload()}, static_cast<std::uint8_t>(f->kind), f->v1_only,
-                                  f->user, f->name, f->ts_ms});
+      out.push_back(to_wire(*f));
   auto& node = st.known[id];
   // No members there: not sent, and no drop either.
   if (out.size() < frames.size())
@@ -343,6 +427,7 @@ void add_peer(self_ptr self, const std::string& id, const caf::actor& handle) {
   set_unknown(self, node->second, true);
   request_rooms(self, id, handle, 0);
   update_peer_gauge(self);
+  update_view(self);
   spdlog::info("node={} cluster: peer {} joined ({} peers)", st.node_id, id, st.peers.size());
 }
 
@@ -567,6 +652,7 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
     peers.erase(it);
     set_unknown(self, node, true);
     update_peer_gauge(self);
+    update_view(self);
     spdlog::warn("node={} cluster: lost peer {}: {} ({} peers)", self->state.node_id, id,
                  self->system().render(down.reason), peers.size());
     // A lost link is dialled again by the node listed after the other
@@ -635,20 +721,97 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
         const auto n = static_cast<double>(in.size());
         self->state.known[*from].received->Increment(n);
         self->state.metrics->cluster_messages_received.Increment(n);
-        auto now = std::chrono::steady_clock::now();
-        frame_batch batch;
-        batch.reserve(in.size());
-        for (auto& m : in) {
-          auto kind = static_cast<message_kind>(m.kind);
-          auto f = make_message_frame(std::move(m.room), m.bytes, kind == message_kind::binary, now);
-          f->kind = kind;
-          f->v1_only = m.v1_only;
-          f->user = std::move(m.user);
-          f->name = std::move(m.name);
-          f->ts_ms = m.ts_ms;
-          batch.push_back(std::move(f));
+        self->send(self->state.broadcaster, publish_atom::value, from_wire(self, in), remote_origin);
+      },
+      // From local loops: messages of rooms another node orders, each to
+      // the node that orders it in this actor's view (this one, if the view
+      // changed since the loop looked), one hop per node.
+      [=](order_atom, frame_batch& batch) {
+        auto& st = self->state;
+        frame_batch here;
+        std::map<const std::string*, cluster_batch> out;
+        for (auto& f : batch) {
+          const std::string* id = nullptr;
+          if (orderer(self, f->room, &id))
+            out[id].push_back(to_wire(*f));
+          else if (*net::ordering_node(f->room, st.view) == st.node_id)
+            here.push_back(std::move(f));
+          else
+            st.metrics->cluster_order_dropped.Increment();
         }
-        self->send(self->state.broadcaster, publish_atom::value, std::move(batch), remote_origin);
+        if (!here.empty())
+          self->send(st.broadcaster, order_atom::value, std::move(here));
+        for (auto& [id, frames] : out) {
+          st.metrics->cluster_order_sent(*id).Increment(static_cast<double>(frames.size()));
+          self->send(st.peers[*id].handle, order_request_atom::value, std::move(frames));
+        }
+      },
+      // From a peer: messages for this node to order, then deliver and fan
+      // out like its own clients' (to every node with members, the sender's too).
+      [=](order_request_atom, cluster_batch& in) {
+        auto* from = sender_peer(self);
+        if (!from)
+          return; // not a greeted peer: ignore
+        self->state.metrics->cluster_order_received(*from).Increment(static_cast<double>(in.size()));
+        self->send(self->state.broadcaster, order_atom::value, from_wire(self, in));
+      },
+      // From a local loop: a session's history request for a room another
+      // node orders. Answered through the broadcaster like a local one; if
+      // that node does not answer in time, as not recovered.
+      [=](histreq_atom, const std::string& room, const net::history_request& request, std::uint64_t loop,
+          std::uint64_t session) {
+        auto& st = self->state;
+        auto* p = orderer(self, room);
+        if (!p) {
+          self->send(st.broadcaster, histreq_atom::value, room, request, loop, session);
+          return;
+        }
+        cluster_history_request out{room, request.resume, request.epoch, request.offset, request.count};
+        self->request(p->handle, remote_history_timeout, remote_history_atom::value, std::move(out))
+            .then(
+                [=](cluster_history_answer& a) {
+                  self->send(self->state.broadcaster, histans_atom::value, loop, session, from_wire(self, a));
+                },
+                [=](caf::error& err) {
+                  spdlog::warn("node={} cluster: no history for a session of room {}: {}", self->state.node_id, room,
+                               self->system().render(err));
+                  self->send(self->state.broadcaster, histans_atom::value, loop, session, net::history_answer{});
+                });
+      },
+      // From a peer: a history request for a room this node orders, for its
+      // loop to answer (behind what it has ordered so far).
+      [=](remote_history_atom, cluster_history_request& in) {
+        // Before the promise, which takes the sender out of the message.
+        const bool greeted = sender_peer(self) != nullptr;
+        auto answer = self->make_response_promise();
+        if (!greeted) {
+          answer.deliver(caf::make_error(caf::sec::unexpected_message));
+          return answer;
+        }
+        auto& st = self->state;
+        auto id = ++st.history_requests;
+        st.history_asked.emplace(id, answer);
+        net::history_request request;
+        request.resume = in.resume;
+        request.epoch = std::move(in.epoch);
+        request.offset = in.offset;
+        request.count = static_cast<std::size_t>(in.count);
+        self->send(st.broadcaster, histreq_atom::value, in.room, request, remote_origin, id);
+        return answer;
+      },
+      [=](histans_atom, std::uint64_t id, const net::history_answer& answer) {
+        auto& asked = self->state.history_asked;
+        auto it = asked.find(id);
+        if (it == asked.end())
+          return;
+        cluster_history_answer out;
+        out.recovered = answer.recovered;
+        out.epoch = answer.epoch ? *answer.epoch : std::string{};
+        out.offset = answer.offset;
+        for (auto& f : answer.frames)
+          out.frames.push_back(to_wire(*f));
+        it->second.deliver(std::move(out));
+        asked.erase(it);
       },
       // The server API removes a user from a room: every linked peer closes
       // that user's connections there too (a peer without a link now misses it).

@@ -102,6 +102,14 @@ struct cluster_state {
   std::chrono::milliseconds ready_grace{};
   caf::actor broadcaster;
   caf::actor presence; // set once after start; empty in tests without one
+  // Order across nodes: this node and its peers, sorted (the loops have a
+  // copy, sent whenever it changes); history requests of peers waiting for
+  // a loop's answer; the epoch of the last frame from a peer, so that its
+  // next frames share one string.
+  std::vector<std::string> view;
+  std::map<std::uint64_t, caf::response_promise> history_asked;
+  std::uint64_t history_requests = 0;
+  std::shared_ptr<const std::string> last_epoch;
   net::room_directory* directory = nullptr;
   // Dials peers: the middleman's actor, or the OpenSSL module's for TLS links.
   caf::io::middleman_actor dialer;
@@ -125,6 +133,10 @@ inline constexpr std::chrono::seconds interest_timeout{2};
 inline constexpr int greeting_attempts = 5;
 inline constexpr std::chrono::milliseconds first_attempt_timeout{250};
 inline constexpr std::chrono::milliseconds max_attempt_timeout{5'000};
+
+// How long a session's history request waits for the node that orders its
+// room; then it is answered as not recovered.
+inline constexpr std::chrono::seconds remote_history_timeout{3};
 
 // Bounds of what is held for a node (the start-up hold, and each peer's
 // backlog); over them the oldest messages go first.

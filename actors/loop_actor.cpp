@@ -36,6 +36,7 @@ loop_actor::loop_actor(caf::actor_system& system, net::io_loop& loop) : unit_(&s
         loop_.history_arrived(session, answer);
       },
       [this](announced_atom, const std::string& room, std::uint64_t generation) { loop_.announced(room, generation); },
+      [this](view_atom, std::vector<std::string> nodes) { loop_.set_view(std::move(nodes)); },
       [this](psnap_atom, std::uint64_t connection, const frame_batch& snapshot) {
         loop_.presence_snapshot(connection, snapshot);
       },
@@ -115,6 +116,21 @@ void loop_actor::on_history_answer(std::uint64_t loop, std::uint64_t session, co
   for (auto& f : answer.frames)
     handed_over(f.get());
   self()->send(broadcaster_, histans_atom::value, loop, session, answer);
+}
+
+// Straight to the cluster actor, which sends them to the node that orders
+// their room in its view (or back to this node's broadcaster, if that is
+// this node by now): one sender per receiver, so a session's messages stay
+// in the order it sent them.
+void loop_actor::on_order_elsewhere(std::vector<frame_ptr> batch) {
+  if (cluster_)
+    self()->send(cluster_, order_atom::value, std::move(batch));
+}
+
+void loop_actor::on_remote_history_request(const std::string& room, const net::history_request& request,
+                                           std::uint64_t loop, std::uint64_t session) {
+  if (cluster_)
+    self()->send(cluster_, histreq_atom::value, room, request, loop, session);
 }
 
 void loop_actor::on_remove(const std::string& room, const std::string& user) {

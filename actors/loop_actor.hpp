@@ -40,6 +40,9 @@ public:
   void on_history_request(const std::string& room, const net::history_request& request, std::uint64_t loop,
                           std::uint64_t session) override;
   void on_history_answer(std::uint64_t loop, std::uint64_t session, const net::history_answer& answer) override;
+  void on_order_elsewhere(std::vector<frame_ptr> batch) override;
+  void on_remote_history_request(const std::string& room, const net::history_request& request, std::uint64_t loop,
+                                 std::uint64_t session) override;
   void on_remove(const std::string& room, const std::string& user) override;
   void on_stopped() override;
 

@@ -81,7 +81,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
   auto threads = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
   std::string tick = "3s", idle_timeout = "60s", max_message = "65536", max_queue = "1MiB", max_queue_hard,
               slow_grace = "5s", ready_grace = "5s", cluster_timeout = "5s", peers, compression = "off",
-              compression_min = "64";
+              compression_min = "64", cluster_order = "on";
   s.node_id = host_name();
 
   app.add_option("--port", s.port, "WebSocket and HTTP port (0: any free port)")
@@ -200,6 +200,13 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
       ->check(duration_format)
       ->capture_default_str();
 
+  app.add_option("--cluster-order", cluster_order,
+                 "One node orders each room, so every member on every node sees one order, with history and "
+                 "resume across nodes (a message published elsewhere takes one more hop): on or off")
+      ->envname("CHATD_CLUSTER_ORDER")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+
   app.add_option("--cluster-cert", out.cluster_cert, "This node's certificate (PEM) for the cluster port")
       ->envname("CHATD_CLUSTER_CERT");
   app.add_option("--cluster-key", out.cluster_key, "Its private key (PEM)")->envname("CHATD_CLUSTER_KEY");
@@ -260,6 +267,7 @@ std::optional<int> parse_options(int argc, const char* const* argv, options& out
     s.history_ttl = *parse_duration(history_ttl);
     s.history_max_bytes = *parse_size(history_max_bytes);
     s.compression = compression == "on";
+    s.cluster_order = cluster_order == "on";
     s.compression_min_bytes = *parse_size(compression_min);
     out.peers = *parse_peer_list(peers);
     out.cluster_ready_grace = *parse_duration(ready_grace);

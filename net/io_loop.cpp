@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace chatd::net {
 
 namespace asio = boost::asio;
@@ -35,6 +37,7 @@ io_loop::io_loop(std::size_t index, const server_options& options, chat_metrics&
   , admission_(admission)
   , directory_(directory)
   , history_(epoch_prefix + "-" + std::to_string(index), limits_of(options), directory)
+  , view_{options.node_id}
   , work_(asio::make_work_guard(ioc_))
   , acceptor_(ioc_)
   , accept_retry_(ioc_)
@@ -200,7 +203,10 @@ void io_loop::publish_from_api(frame_ptr f) {
     // directly, a later post could overtake an earlier one still on its hop.)
     if (!events_)
       return sequence_here(f);
-    events_->on_forward({std::move(f)});
+    if (!ours(f->room))
+      events_->on_order_elsewhere({std::move(f)});
+    else
+      events_->on_forward({std::move(f)});
     return;
   }
   // This loop may have no members of the room, so the message always goes
@@ -214,9 +220,15 @@ void io_loop::publish_from_api(frame_ptr f) {
 }
 
 // A message is delivered only once it has its offset, by the loop that
-// orders its room: so every member on every loop gets the room's messages
-// in one order. A room this loop orders takes no hop.
+// orders its room (on the node that orders it): so every member on every
+// loop and node gets the room's messages in one order. A room this loop
+// orders takes no hop.
 void io_loop::order(frame_ptr f) {
+  if (events_ && !ours(f->room)) {
+    elsewhere_.push_back(std::move(f));
+    end_of_pass_needed();
+    return;
+  }
   if (orders(f->room) || !events_)
     return sequence_here(f);
   forwarded_.push_back(std::move(f));
@@ -245,17 +257,32 @@ void io_loop::sequence_here(const frame_ptr& f) {
 void io_loop::request_history(websocket_session& session, const history_request& request) {
   const auto& room = session.room();
   if (!ordered()) {
-    // No order in a cluster yet: nothing to resume from; say so.
+    // --cluster-order off: no offsets, nothing to resume from; say so.
     session.replay({false, nullptr, 0, {}}, request);
     return;
   }
-  if (orders(room) || !events_) {
+  bool here = ours(room);
+  if (!events_ || (here && orders(room))) {
     session.replay(history_.answer(room, request), request);
     return;
   }
   session.begin_replay();
   replaying_.emplace(session.id(), &session);
-  events_->on_history_request(room, request, index_, session.id());
+  if (here)
+    events_->on_history_request(room, request, index_, session.id());
+  else
+    events_->on_remote_history_request(room, request, index_, session.id());
+}
+
+void io_loop::set_view(std::vector<std::string> nodes) {
+  std::sort(nodes.begin(), nodes.end());
+  if (!std::binary_search(nodes.begin(), nodes.end(), options_.node_id))
+    nodes.insert(std::upper_bound(nodes.begin(), nodes.end(), options_.node_id), options_.node_id);
+  view_ = std::move(nodes);
+  // A room that moved away may be ordered elsewhere meanwhile: should it
+  // come back, its sequence here starts again under a new epoch.
+  history_.retire([this](const std::string& room) { return !ours(room); });
+  report_history();
 }
 
 void io_loop::serve_history(const std::string& room, const history_request& request, std::uint64_t loop,
@@ -327,6 +354,12 @@ void io_loop::end_of_pass() {
     batch.swap(forwarded_);
     if (events_)
       events_->on_forward(std::move(batch));
+  }
+  if (!elsewhere_.empty()) {
+    std::vector<frame_ptr> batch;
+    batch.swap(elsewhere_);
+    if (events_)
+      events_->on_order_elsewhere(std::move(batch));
   }
   if (!published_.empty()) {
     std::vector<frame_ptr> batch;

@@ -78,6 +78,11 @@ public:
   void serve_history(const std::string& room, const history_request& request, std::uint64_t loop,
                      std::uint64_t session);
   void history_arrived(std::uint64_t session, const history_answer& answer);
+  // In a cluster: this node and the peers it is linked to now (node ids),
+  // from the cluster actor, in the order the view changed. Rooms go to
+  // their ordering_node in it; this loop drops its logs of the rooms it no
+  // longer orders.
+  void set_view(std::vector<std::string> nodes);
   // Peers know of generation `generation` of `room`: held handshakes may be answered.
   void announced(const std::string& room, std::uint64_t generation);
   // From the presence actor: the snapshot for chatd.v1 session `connection`
@@ -140,9 +145,13 @@ private:
   void expire_tokens();
   void backlog_sweep();
   void deliver_in(room_state& room, const frame_ptr& f);
-  // Whether this node gives messages offsets (not yet in a cluster: see
-  // docs/DESIGN.md "Order, history and resume"), and where.
-  bool ordered() const { return !directory_.clustered(); }
+  // Whether rooms have one order (always on one node; in a cluster unless
+  // --cluster-order off: see docs/DESIGN.md "Order, history and resume"),
+  // whether this node orders `room`, and whether this loop does.
+  bool ordered() const { return !directory_.clustered() || options_.cluster_order; }
+  bool ours(const std::string& room) const {
+    return !directory_.clustered() || *ordering_node(room, view_) == options_.node_id;
+  }
   bool orders(const std::string& room) const { return home_loop(room, options_.threads) == index_; }
   void order(frame_ptr f);
   void sequence_here(const frame_ptr& f);
@@ -174,6 +183,8 @@ private:
   std::vector<std::shared_ptr<websocket_session>> writing_;
   std::vector<frame_ptr> published_; // to hand to the broadcaster at the end of this pass
   std::vector<frame_ptr> forwarded_; // to the loops that order their rooms, at the end of this pass
+  std::vector<frame_ptr> elsewhere_; // to the nodes that order their rooms, at the end of this pass
+  std::vector<std::string> view_;    // this node and its linked peers (ordering_node)
   history_store history_;
   struct answer_to {
     std::uint64_t loop;

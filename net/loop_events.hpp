@@ -48,6 +48,14 @@ public:
   virtual void on_history_request(const std::string& room, const history_request& request, std::uint64_t loop,
                                   std::uint64_t session) = 0;
   virtual void on_history_answer(std::uint64_t loop, std::uint64_t session, const history_answer& answer) = 0;
+  // In a cluster, for rooms another node orders (ordering_node over the
+  // loop's view): the messages sessions of this loop (or the API) gave it
+  // during one pass, for that node to order and fan out (they come back
+  // here from it, like any peer's), and a session's history request, for
+  // that node to answer (through history_arrived, as above).
+  virtual void on_order_elsewhere(std::vector<frame_ptr> batch) = 0;
+  virtual void on_remote_history_request(const std::string& room, const history_request& request, std::uint64_t loop,
+                                         std::uint64_t session) = 0;
   // The server API removes `user` from `room`: this loop has closed its
   // sessions of the user; every other loop and node must close theirs.
   virtual void on_remove(const std::string& room, const std::string& user) = 0;

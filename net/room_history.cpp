@@ -30,6 +30,43 @@ std::size_t home_loop(std::string_view room, std::size_t loops) {
   return static_cast<std::size_t>(h % loops);
 }
 
+namespace {
+std::uint64_t rendezvous(std::string_view room, std::string_view node) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(room);
+  h ^= 0xff; // a byte no room name or node id holds, so ("ab","c") != ("a","bc")
+  h *= 1099511628211ull;
+  mix(node);
+  // FNV-1a's low bits change little between similar ids (n1, n2, ...):
+  // the splitmix64 finalizer spreads every input bit over the result.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+} // namespace
+
+const std::string* ordering_node(std::string_view room, const std::vector<std::string>& nodes) {
+  const std::string* best = nullptr;
+  std::uint64_t best_hash = 0;
+  for (auto& node : nodes) {
+    auto h = rendezvous(room, node);
+    if (!best || h > best_hash || (h == best_hash && node < *best)) {
+      best = &node;
+      best_hash = h;
+    }
+  }
+  return best;
+}
+
 std::optional<history_request> parse_history_request(std::string_view target) {
   history_request out;
   if (auto since = query_parameter(target, "since")) {
@@ -159,6 +196,22 @@ void history_store::sweep(std::chrono::steady_clock::time_point now) {
       ++it;
   }
   std::erase_if(order_, [](const kept& k) { return !live(k); });
+}
+
+void history_store::retire(const std::function<bool(const std::string& room)>& gone) {
+  bool dropped = false;
+  for (auto it = logs_.begin(); it != logs_.end();) {
+    if (!gone(it->first)) {
+      ++it;
+      continue;
+    }
+    while (!it->second->entries_.empty())
+      evict_front(*it->second);
+    it = logs_.erase(it);
+    dropped = true;
+  }
+  if (dropped)
+    std::erase_if(order_, [](const kept& k) { return !live(k); });
 }
 
 } // namespace chatd::net

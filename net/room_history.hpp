@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,12 @@ struct history_limits {
 // The loop of a node that orders `room` (one of `loops`): the same on every
 // node and in every run (FNV-1a of the name).
 std::size_t home_loop(std::string_view room, std::size_t loops);
+
+// The node of `nodes` (node ids; this node and the peers it is linked to)
+// that orders `room` in a cluster: the highest rendezvous hash of (room,
+// node), so that a node coming or going moves only the rooms it wins or
+// won. Null when `nodes` is empty.
+const std::string* ordering_node(std::string_view room, const std::vector<std::string>& nodes);
 
 // What a chatd.v1 client asks for on its upgrade URL: `?since=<epoch>:<offset>`
 // (resume after that message) and/or `?history=<n>` (the last n messages).
@@ -101,6 +108,9 @@ public:
   // Drops what is older than the ttl, and the logs of rooms without history
   // or members on this node (their next message starts a new epoch).
   void sweep(std::chrono::steady_clock::time_point now);
+  // Drops the logs of the rooms `gone` says this store no longer orders:
+  // if it orders one again, its next message starts a new epoch.
+  void retire(const std::function<bool(const std::string& room)>& gone);
 
   std::size_t bytes() const { return bytes_; }
   std::size_t messages() const { return messages_; }

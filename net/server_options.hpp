@@ -51,6 +51,10 @@ struct server_options {
   std::size_t history_size = 100;
   std::chrono::milliseconds history_ttl{5 * 60 * 1000};
   std::size_t history_max_bytes = 64 * 1024 * 1024;
+  // In a cluster, one node orders each room (docs/DESIGN.md "Order across
+  // nodes"); off: each node delivers its own clients' messages first, with
+  // per-sender order only and no history.
+  bool cluster_order = true;
 
   // Admission (see README "Security"). Empty or "*": any Origin.
   std::vector<std::string> allowed_origins;

@@ -127,6 +127,12 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                          .Help("Messages of room history this node keeps")
                          .Register(*registry)
                          .Add({}))
+  , cluster_order_dropped(BuildCounter()
+                              .Name("chat_cluster_order_dropped_total")
+                              .Help("Messages read here for a room another node orders, lost because no link to it "
+                                    "was up")
+                              .Register(*registry)
+                              .Add({}))
   , registry_(std::move(registry))
   , http_family_(
         BuildCounter().Name("chat_http_responses_total").Help("HTTP responses by status code").Register(*registry_))
@@ -145,7 +151,15 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
   , cluster_unrouted_family_(BuildCounter()
                                  .Name("chat_cluster_messages_unrouted_total")
                                  .Help("Messages not sent to a linked peer because it has no members of their room")
-                                 .Register(*registry_)) {
+                                 .Register(*registry_))
+  , order_sent_family_(BuildCounter()
+                           .Name("chat_cluster_order_sent_total")
+                           .Help("Messages sent to a peer for it to order (it orders their room), by peer node id")
+                           .Register(*registry_))
+  , order_received_family_(BuildCounter()
+                               .Name("chat_cluster_order_received_total")
+                               .Help("Messages a peer sent for this node to order, by peer node id")
+                               .Register(*registry_)) {
   auto& closed = BuildCounter()
                      .Name("chat_connections_closed_total")
                      .Help("WebSocket connections ended, by reason")
@@ -188,6 +202,12 @@ Counter& chat_metrics::cluster_link_received(const std::string& peer) {
 
 Counter& chat_metrics::cluster_unrouted(const std::string& peer) {
   return cluster_unrouted_family_.Add({{"peer", peer}});
+}
+
+Counter& chat_metrics::cluster_order_sent(const std::string& peer) { return order_sent_family_.Add({{"peer", peer}}); }
+
+Counter& chat_metrics::cluster_order_received(const std::string& peer) {
+  return order_received_family_.Add({{"peer", peer}});
 }
 
 Counter& chat_metrics::cluster_peer_down_drops(const std::string& peer) {

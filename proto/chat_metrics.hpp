@@ -102,6 +102,12 @@ public:
   // Not sent to a linked peer because it has no members of the room (interest
   // routing): no client there could miss them.
   prometheus::Counter& cluster_unrouted(const std::string& peer);
+  // Order across nodes: messages sent to peer `peer` for it to order (it
+  // orders their rooms), received from it to order here, and read here for
+  // a room another node orders when no link to it was up.
+  prometheus::Counter& cluster_order_sent(const std::string& peer);
+  prometheus::Counter& cluster_order_received(const std::string& peer);
+  prometheus::Counter& cluster_order_dropped;
 
 private:
   explicit chat_metrics(std::shared_ptr<prometheus::Registry> registry);
@@ -112,6 +118,8 @@ private:
   prometheus::Family<prometheus::Counter>& link_received_family_;
   prometheus::Family<prometheus::Counter>& cluster_dropped_family_;
   prometheus::Family<prometheus::Counter>& cluster_unrouted_family_;
+  prometheus::Family<prometheus::Counter>& order_sent_family_;
+  prometheus::Family<prometheus::Counter>& order_received_family_;
   std::array<prometheus::Counter*, close_reason_count> closed_{};
   std::array<prometheus::Counter*, refusal_reason_count> refused_{};
   std::array<prometheus::Counter*, drop_reason_count> dropped_{};

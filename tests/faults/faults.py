@@ -133,7 +133,11 @@ class Cluster:
             key.write_text(API_KEY + "\n")
         cmd = ["ip", "netns", "exec", self.ns[node], str(self.args.chatd), "--bind", "0.0.0.0", "--port",
                str(WS_PORT), "--threads", "1", "--cluster-port", str(CLUSTER_PORT), "--peers", peers, "--node-id",
-               node, "--tick", "1s", "--max-handshakes-per-second", "0", "--api-key-file", str(key)]
+               node, "--tick", "1s", "--max-handshakes-per-second", "0", "--api-key-file", str(key),
+               # The accounting counts each message on the link from its sender's node to each other
+               # node: the direct path. With one ordering node per room (the default) a message
+               # reaches the others through that node instead (README "Order across nodes").
+               "--cluster-order", "off"]
         if self.certs:
             cmd += ["--cluster-cert", str(self.certs / f"{node}.pem"), "--cluster-key",
                     str(self.certs / f"{node}.key"), "--cluster-ca", str(self.certs / "ca.pem")]

@@ -65,6 +65,10 @@ public:
     boost::asio::post(loop_.context(), [&loop = loop_, session, answer] { loop.history_arrived(session, answer); });
   }
   void on_remove(const std::string&, const std::string&) override {}
+  // Not clustered: every room is this node's to order.
+  void on_order_elsewhere(std::vector<frame_ptr>) override {}
+  void on_remote_history_request(const std::string&, const net::history_request&, std::uint64_t,
+                                 std::uint64_t) override {}
   void on_stopped() override {}
 
 private:

@@ -3,6 +3,7 @@
 #include "chatd_process.hpp"
 #include "http_probe.hpp"
 #include "metrics_scrape.hpp"
+#include "v1_helpers.hpp"
 #include "ws_client.hpp"
 
 #include <gtest/gtest.h>
@@ -17,25 +18,6 @@ namespace chatd::itest {
 namespace {
 
 using json = nlohmann::json;
-
-std::unique_ptr<ws_client> v1_client(unsigned short port, const std::string& target) {
-  auto c = std::make_unique<ws_client>();
-  c->set_subprotocol("chatd.v1");
-  c->connect(port, target);
-  return c;
-}
-
-// The next frame that is not about presence.
-json next(ws_client& client) {
-  for (;;) {
-    auto j = json::parse(client.read().data);
-    auto type = j.value("type", "");
-    if (type != "presence" && type != "join" && type != "leave")
-      return j;
-  }
-}
-
-std::string publish(int n) { return json{{"type", "publish"}, {"data", n}}.dump(); }
 
 double scrape(unsigned short port, const std::string& name) {
   return metric_value(http_get(port, "/metrics").body, name).value_or(-1);

@@ -59,6 +59,10 @@ public:
         asio::post(loop.context(), [&loop, room, user] { loop.remove_user(room, user); });
       }
   }
+  // Not clustered: every room is this node's to order.
+  void on_order_elsewhere(std::vector<chatd::frame_ptr>) override {}
+  void on_remote_history_request(const std::string&, const chatd::net::history_request&, std::uint64_t,
+                                 std::uint64_t) override {}
   void on_stopped() override {}
 
 private:

@@ -235,6 +235,26 @@ TEST_F(room_history_test, a_room_with_members_keeps_its_epoch_through_the_sweep)
   EXPECT_EQ(g->offset, 2u);
 }
 
+TEST_F(room_history_test, a_retired_room_starts_a_new_epoch_and_frees_its_history) {
+  history_store store("n1-0", {}, directory_);
+  auto a = message("a", "m");
+  auto b = message("b", "m");
+  store.append(a);
+  store.append(b);
+  store.retire([](const std::string& room) { return room == "a"; });
+  EXPECT_EQ(store.messages(), 1u);
+  EXPECT_EQ(store.bytes(), chatd::net::history_cost(*b));
+  auto a2 = message("a", "m");
+  store.append(a2);
+  EXPECT_NE(*a2->epoch, *a->epoch);
+  EXPECT_EQ(a2->offset, 1u);
+  EXPECT_FALSE(store.answer("a", resume(*a->epoch, 1)).recovered);
+  auto b2 = message("b", "m");
+  store.append(b2);
+  EXPECT_EQ(*b2->epoch, *b->epoch);
+  EXPECT_EQ(b2->offset, 2u);
+}
+
 TEST(history_request_parse, reads_since_and_history) {
   auto r = chatd::net::parse_history_request("/rooms/a?token=x&since=ab12-0-3:42&history=7");
   ASSERT_TRUE(r);
@@ -268,6 +288,24 @@ TEST(home_loop, is_stable_and_spreads_rooms) {
     seen.insert(home);
   }
   EXPECT_EQ(seen.size(), 4u);
+}
+
+// Every node computes the same ordering node from the same view, whatever
+// its order; a node leaving moves only the rooms it ordered, and the rooms
+// spread over the nodes.
+TEST(ordering_node, agrees_everywhere_and_moves_only_the_rooms_of_a_node_that_goes) {
+  const std::vector<std::string> three{"n1", "n2", "n3"}, shuffled{"n3", "n1", "n2"}, two{"n1", "n3"};
+  EXPECT_EQ(chatd::net::ordering_node("lobby", {}), nullptr);
+  std::set<std::string> used;
+  for (int i = 0; i < 200; ++i) {
+    auto room = numbered("room", i);
+    const auto& owner = *chatd::net::ordering_node(room, three);
+    EXPECT_EQ(owner, *chatd::net::ordering_node(room, shuffled));
+    used.insert(owner);
+    if (owner != "n2")
+      EXPECT_EQ(*chatd::net::ordering_node(room, two), owner) << room;
+  }
+  EXPECT_EQ(used.size(), 3u);
 }
 
 } // namespace
