@@ -165,16 +165,16 @@ frame_batch from_wire(self_ptr self, cluster_batch& in) {
 // This node and its peers: when the set changes, every loop learns it (and
 // drops its logs of the rooms it no longer orders), in the order of the
 // changes, through the broadcaster.
-void update_view(self_ptr self) {
+void update_view(self_ptr self, bool force = false) {
   auto& st = self->state;
   std::vector<std::string> view{st.node_id};
   for (auto& [id, p] : st.peers)
     view.push_back(id);
   std::sort(view.begin(), view.end());
-  if (view == st.view)
+  if (view == st.view && !force)
     return;
   st.view = view;
-  self->send(st.broadcaster, view_atom::value, std::move(view));
+  self->send(st.broadcaster, view_atom::value, std::move(view), st.ready);
 }
 
 // The peer that orders `room` in this node's view; null when it is this node.
@@ -261,6 +261,7 @@ void become_ready(self_ptr self) {
     return;
   st.ready = true;
   st.metrics->cluster_ready.Set(1);
+  update_view(self, true); // the loops' resumes that waited for it go out
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - st.started).count();
   if (auto pending = pending_seeds(self); pending.empty())
@@ -630,6 +631,7 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
   if (st.seeds.empty() || ready_grace.count() == 0) {
     st.ready = true;
     st.metrics->cluster_ready.Set(1);
+    update_view(self, true);
   } else {
     st.metrics->cluster_ready.Set(0);
     st.holding = true;

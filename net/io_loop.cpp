@@ -255,26 +255,40 @@ void io_loop::sequence_here(const frame_ptr& f) {
 }
 
 void io_loop::request_history(websocket_session& session, const history_request& request) {
-  const auto& room = session.room();
   if (!ordered()) {
     // --cluster-order off: no offsets, nothing to resume from; say so.
     session.replay({false, nullptr, 0, {}}, request);
     return;
   }
+  if (directory_.clustered() && !cluster_ready_ && events_) {
+    session.begin_replay();
+    replaying_.emplace(session.id(), &session);
+    before_ready_.push_back({session.id(), request});
+    return;
+  }
+  ask_history(session, request);
+}
+
+void io_loop::ask_history(websocket_session& session, const history_request& request) {
+  const auto& room = session.room();
   bool here = ours(room);
   if (!events_ || (here && orders(room))) {
+    if (session.replaying())
+      return history_arrived(session.id(), history_.answer(room, request));
     session.replay(history_.answer(room, request), request);
     return;
   }
-  session.begin_replay();
-  replaying_.emplace(session.id(), &session);
+  if (!session.replaying()) {
+    session.begin_replay();
+    replaying_.emplace(session.id(), &session);
+  }
   if (here)
     events_->on_history_request(room, request, index_, session.id());
   else
     events_->on_remote_history_request(room, request, index_, session.id());
 }
 
-void io_loop::set_view(std::vector<std::string> nodes) {
+void io_loop::set_view(std::vector<std::string> nodes, bool ready) {
   std::sort(nodes.begin(), nodes.end());
   if (!std::binary_search(nodes.begin(), nodes.end(), options_.node_id))
     nodes.insert(std::upper_bound(nodes.begin(), nodes.end(), options_.node_id), options_.node_id);
@@ -283,6 +297,14 @@ void io_loop::set_view(std::vector<std::string> nodes) {
   // come back, its sequence here starts again under a new epoch.
   history_.retire([this](const std::string& room) { return !ours(room); });
   report_history();
+  cluster_ready_ = ready;
+  if (!ready)
+    return;
+  auto waiting = std::move(before_ready_);
+  before_ready_.clear();
+  for (auto& w : waiting)
+    if (auto it = replaying_.find(w.session); it != replaying_.end())
+      ask_history(*it->second, w.request);
 }
 
 void io_loop::serve_history(const std::string& room, const history_request& request, std::uint64_t loop,

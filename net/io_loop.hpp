@@ -79,10 +79,13 @@ public:
                      std::uint64_t session);
   void history_arrived(std::uint64_t session, const history_answer& answer);
   // In a cluster: this node and the peers it is linked to now (node ids),
-  // from the cluster actor, in the order the view changed. Rooms go to
-  // their ordering_node in it; this loop drops its logs of the rooms it no
-  // longer orders.
-  void set_view(std::vector<std::string> nodes);
+  // from the cluster actor, in the order the view changed, and whether the
+  // node is ready (every seed linked, or the start-up grace over). Rooms go
+  // to their ordering_node in it; this loop drops its logs of the rooms it
+  // no longer orders. History requests wait until the node is ready: a
+  // restarted node asked to resume before it has found the room's ordering
+  // node would answer from its own empty log.
+  void set_view(std::vector<std::string> nodes, bool ready);
   // Peers know of generation `generation` of `room`: held handshakes may be answered.
   void announced(const std::string& room, std::uint64_t generation);
   // From the presence actor: the snapshot for chatd.v1 session `connection`
@@ -154,6 +157,7 @@ private:
   }
   bool orders(const std::string& room) const { return home_loop(room, options_.threads) == index_; }
   void order(frame_ptr f);
+  void ask_history(websocket_session& session, const history_request& request);
   void sequence_here(const frame_ptr& f);
   void report_history();
   presence_session presence_of(const websocket_session& session, const std::string& room) const;
@@ -185,6 +189,12 @@ private:
   std::vector<frame_ptr> forwarded_; // to the loops that order their rooms, at the end of this pass
   std::vector<frame_ptr> elsewhere_; // to the nodes that order their rooms, at the end of this pass
   std::vector<std::string> view_;    // this node and its linked peers (ordering_node)
+  bool cluster_ready_ = false;
+  struct waiting_request {
+    std::uint64_t session;
+    history_request request;
+  };
+  std::vector<waiting_request> before_ready_; // history requests made before the node was ready
   history_store history_;
   struct answer_to {
     std::uint64_t loop;

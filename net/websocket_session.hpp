@@ -66,6 +66,7 @@ public:
   // end_replay everything for this client waits.
   void replay(const history_answer& answer, const history_request& request);
   void begin_replay() { replay_->waiting = true; }
+  bool replaying() const { return replay_ && replay_->waiting; }
   void end_replay(const history_answer& answer);
 
   // The room's name, from the loop's table: empty until the session joined.

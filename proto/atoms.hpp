@@ -28,8 +28,9 @@ using histreq_atom = caf::atom_constant<caf::atom("histreq")>;
 using histans_atom = caf::atom_constant<caf::atom("histans")>;
 // Order across nodes (docs/DESIGN.md "Order across nodes"). (order, frame_batch): loop ->
 // cluster, messages of rooms another node orders; (histreq, room, history_request, loop,
-// session): loop -> cluster, a session's history request for such a room; (view, node ids):
-// cluster -> broadcaster -> every loop, this node and its linked peers, whenever that changes.
+// session): loop -> cluster, a session's history request for such a room; (view, node ids,
+// ready): cluster -> broadcaster -> every loop, this node and its linked peers, whenever that
+// or the node's readiness (every seed linked, or the grace over) changes.
 using view_atom = caf::atom_constant<caf::atom("view")>;
 // (noderoom, room, present, generation): loop -> cluster, the node got its first member of a room or lost its last
 using node_room_atom = caf::atom_constant<caf::atom("noderoom")>;

@@ -232,6 +232,46 @@ TEST_F(ClusterOrder, WhenTheOrderingNodeDiesTheRoomGoesOnUnderANewEpoch) {
   }
 }
 
+// A node that does not order the room is killed and restarted; its client
+// resumes on it at once, before it has linked to the others: the resume
+// waits until the node is ready, then the ordering node answers it.
+TEST_F(ClusterOrder, AClientResumesOnItsRestartedNode) {
+  start_all();
+  auto probe = member(0, "/rooms/restart");
+  wait_for_clients(0, 1);
+  probe->send_text(publish(1));
+  const std::string epoch = next(*probe)["epoch"];
+  const auto owner = orderer(1);
+  ASSERT_LT(owner, 3u);
+  const std::size_t victim = (owner + 1) % 3, publisher_node = (owner + 2) % 3;
+  auto publisher = member(publisher_node, "/rooms/restart");
+  auto reader = member(victim, "/rooms/restart");
+  wait_for_clients(victim, 1);
+  probe->send_text(publish(2));
+  EXPECT_EQ(next(*probe)["offset"], 2);
+  EXPECT_EQ(next(*reader)["offset"], 2);
+  EXPECT_EQ(next(*publisher)["offset"], 2);
+
+  nodes_[victim]->send_signal(SIGKILL);
+  nodes_[victim]->wait_exit(5s);
+  nodes_[victim].reset();
+  reader.reset();
+  for (int n = 3; n <= 5; ++n)
+    publisher->send_text(publish(n));
+  for (int n = 3; n <= 5; ++n)
+    ASSERT_EQ(next(*publisher)["offset"], n);
+
+  start(victim);
+  auto back = member(victim, "/rooms/restart?since=" + epoch + ":2");
+  EXPECT_EQ(next(*back), json({{"type", "resumed"}, {"recovered", true}, {"epoch", epoch}, {"offset", 5}}));
+  for (int n = 3; n <= 5; ++n)
+    EXPECT_EQ(next(*back)["offset"], n);
+  publisher->send_text(publish(6));
+  auto live = next(*back);
+  EXPECT_EQ(live["offset"], 6);
+  EXPECT_EQ(live["epoch"], epoch);
+}
+
 TEST_F(ClusterOrder, WithClusterOrderOffMessagesCarryNoOffsetAndResumesAreNotRecovered) {
   start_all_with({"--cluster-order", "off"});
   auto a = member(0, "/rooms/r");
