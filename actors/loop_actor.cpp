@@ -123,6 +123,8 @@ void loop_actor::on_history_answer(std::uint64_t loop, std::uint64_t session, co
 // this node by now): one sender per receiver, so a session's messages stay
 // in the order it sent them.
 void loop_actor::on_order_elsewhere(std::vector<frame_ptr> batch) {
+  for (auto& f : batch)
+    handed_over(f.get()); // the cluster actor may hand it to this node's home loop after all
   if (cluster_)
     self()->send(cluster_, order_atom::value, std::move(batch));
 }
