@@ -618,6 +618,7 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
   st.directory = directory;
   st.dialer = std::move(dialer);
   st.node_id = std::move(node_id);
+  st.view = {st.node_id}; // the loops' view too, until a peer comes
   st.broadcaster = std::move(broadcaster);
   st.metrics = metrics;
   for (auto& address : seeds) {
