@@ -74,9 +74,9 @@ caf::behavior broadcaster(caf::stateful_actor<broadcaster_state>* self, std::vec
           self->send(st.cluster, histans_atom::value, session, answer);
       },
       // Every loop, in the order the cluster actor saw the changes.
-      [=](view_atom, const std::vector<std::string>& nodes, bool ready) {
+      [=](view_atom, const std::vector<std::string>& nodes, bool ready, std::uint64_t known) {
         for (auto& loop : self->state.loops)
-          self->send(loop, view_atom::value, nodes, ready);
+          self->send(loop, view_atom::value, nodes, ready, known);
       },
       // Every other loop (whether it has members of the room or not: a route
       // may be on its way), and the peers when it comes from a local loop.

@@ -174,7 +174,8 @@ void update_view(self_ptr self, bool force = false) {
   if (view == st.view && !force)
     return;
   st.view = view;
-  self->send(st.broadcaster, view_atom::value, std::move(view), st.ready);
+  const auto known = static_cast<std::uint64_t>(st.known.size() + 1);
+  self->send(st.broadcaster, view_atom::value, std::move(view), st.ready, known);
 }
 
 // The peer that orders `room` in this node's view; null when it is this node.

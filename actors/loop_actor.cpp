@@ -36,7 +36,9 @@ loop_actor::loop_actor(caf::actor_system& system, net::io_loop& loop) : unit_(&s
         loop_.history_arrived(session, answer);
       },
       [this](announced_atom, const std::string& room, std::uint64_t generation) { loop_.announced(room, generation); },
-      [this](view_atom, std::vector<std::string> nodes, bool ready) { loop_.set_view(std::move(nodes), ready); },
+      [this](view_atom, std::vector<std::string> nodes, bool ready, std::uint64_t known) {
+        loop_.set_view(std::move(nodes), ready, known);
+      },
       [this](psnap_atom, std::uint64_t connection, const frame_batch& snapshot) {
         loop_.presence_snapshot(connection, snapshot);
       },

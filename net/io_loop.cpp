@@ -288,14 +288,15 @@ void io_loop::ask_history(websocket_session& session, const history_request& req
     events_->on_remote_history_request(room, request, index_, session.id());
 }
 
-void io_loop::set_view(std::vector<std::string> nodes, bool ready) {
+void io_loop::set_view(std::vector<std::string> nodes, bool ready, std::uint64_t known) {
   std::sort(nodes.begin(), nodes.end());
   if (!std::binary_search(nodes.begin(), nodes.end(), options_.node_id))
     nodes.insert(std::upper_bound(nodes.begin(), nodes.end(), options_.node_id), options_.node_id);
   view_ = std::move(nodes);
   // A room that moved away may be ordered elsewhere meanwhile: should it
   // come back, its sequence here starts again under a new epoch.
-  history_.retire([this](const std::string& room) { return !ours(room); });
+  const bool minority = view_.size() * 2 <= known;
+  history_.retire([this, minority](const std::string& room) { return minority || !ours(room); });
   report_history();
   cluster_ready_ = ready;
   if (!ready)

@@ -79,13 +79,15 @@ public:
                      std::uint64_t session);
   void history_arrived(std::uint64_t session, const history_answer& answer);
   // In a cluster: this node and the peers it is linked to now (node ids),
-  // from the cluster actor, in the order the view changed, and whether the
-  // node is ready (every seed linked, or the start-up grace over). Rooms go
-  // to their ordering_node in it; this loop drops its logs of the rooms it
-  // no longer orders. History requests wait until the node is ready: a
-  // restarted node asked to resume before it has found the room's ordering
-  // node would answer from its own empty log.
-  void set_view(std::vector<std::string> nodes, bool ready);
+  // from the cluster actor, in the order the view changed; whether the node
+  // is ready (every seed linked, or the start-up grace over); and how many
+  // nodes it has known. Rooms go to their ordering_node in the view; this
+  // loop drops its logs of the rooms it no longer orders, and of every room
+  // when the view is no majority of the known nodes (this node may be the
+  // one cut off, and the others order its rooms now). History requests wait
+  // until the node is ready: a restarted node asked to resume before it has
+  // found the room's ordering node would answer from its own empty log.
+  void set_view(std::vector<std::string> nodes, bool ready, std::uint64_t known);
   // Peers know of generation `generation` of `room`: held handshakes may be answered.
   void announced(const std::string& room, std::uint64_t generation);
   // From the presence actor: the snapshot for chatd.v1 session `connection`

@@ -29,8 +29,9 @@ using histans_atom = caf::atom_constant<caf::atom("histans")>;
 // Order across nodes (docs/DESIGN.md "Order across nodes"). (order, frame_batch): loop ->
 // cluster, messages of rooms another node orders; (histreq, room, history_request, loop,
 // session): loop -> cluster, a session's history request for such a room; (view, node ids,
-// ready): cluster -> broadcaster -> every loop, this node and its linked peers, whenever that
-// or the node's readiness (every seed linked, or the grace over) changes.
+// ready, known): cluster -> broadcaster -> every loop, this node and its linked peers, whenever
+// that or the node's readiness (every seed linked, or the grace over) changes, and how many
+// nodes it has ever known (itself included).
 using view_atom = caf::atom_constant<caf::atom("view")>;
 // (noderoom, room, present, generation): loop -> cluster, the node got its first member of a room or lost its last
 using node_room_atom = caf::atom_constant<caf::atom("noderoom")>;
