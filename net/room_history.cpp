@@ -40,7 +40,7 @@ std::uint64_t rendezvous(std::string_view room, std::string_view node) {
     }
   };
   mix(room);
-  h ^= 0xff; // a byte no room name or node id holds, so ("ab","c") != ("a","bc")
+  h ^= 0xff; // a byte UTF-8 never holds between the two, so ("ab","c") != ("a","bc")
   h *= 1099511628211ull;
   mix(node);
   // FNV-1a's low bits change little between similar ids (n1, n2, ...):
