@@ -30,8 +30,16 @@ protected:
   }
   unsigned short port(std::size_t node) { return nodes_[node]->port(); }
   std::unique_ptr<ws_client> member(std::size_t node, const std::string& target) {
-    auto c = v1_client(port(node), target);
-    return c;
+    return v1_client(port(node), target);
+  }
+  // One member of `target` on each node (in node order), each counted by its node.
+  std::vector<std::unique_ptr<ws_client>> one_member_each(const std::string& target) {
+    std::vector<std::unique_ptr<ws_client>> clients;
+    for (std::size_t node = 0; node < nodes_.size(); ++node) {
+      clients.push_back(member(node, target));
+      wait_for_clients(node, 1);
+    }
+    return clients;
   }
   // The node that orders a room keeps its history: the one whose
   // chat_history_messages is `messages` while the others keep none.
@@ -188,11 +196,7 @@ TEST_F(ClusterOrder, AFirstConnectWithHistoryOnAnyNodeGetsTheLastMessages) {
 // survivors keeps getting one order.
 TEST_F(ClusterOrder, WhenTheOrderingNodeDiesTheRoomGoesOnUnderANewEpoch) {
   start_all();
-  std::vector<std::unique_ptr<ws_client>> clients;
-  for (std::size_t node = 0; node < 3; ++node) {
-    clients.push_back(member(node, "/rooms/failover"));
-    wait_for_clients(node, 1);
-  }
+  auto clients = one_member_each("/rooms/failover");
   clients[0]->send_text(publish(1));
   std::string epoch;
   for (auto& c : clients)
@@ -286,11 +290,7 @@ std::chrono::seconds cluster_timeout() {
 // and once linked again orders the room under a new epoch, for everyone.
 TEST_F(ClusterOrder, AnOrderingNodePausedPastTheTimeoutComesBackUnderANewEpoch) {
   start_all();
-  std::vector<std::unique_ptr<ws_client>> clients;
-  for (std::size_t node = 0; node < 3; ++node) {
-    clients.push_back(member(node, "/rooms/paused"));
-    wait_for_clients(node, 1);
-  }
+  auto clients = one_member_each("/rooms/paused");
   clients[0]->send_text(publish(1));
   std::string first;
   for (auto& c : clients)
