@@ -44,13 +44,17 @@ namespace {
                "  --pub-id-base B    steady: publisher ids B..B+S-1                [0]\n"
                "  --attempt-timeout SEC  steady: one connect + handshake attempt     [2]\n"
                "  --backoff-max SEC  steady: reconnect backoff cap (from 0.1 s)       [1]\n"
+               "  --v1               steady: speak chatd.v1 (JSON envelopes, resume with ?since=)\n"
                "cluster: like fanout; subscribers spread round-robin over the URLs (nodes),\n"
                "  publishers on the first URL; per-node and cross-node (not first URL) figures.\n"
                "echo: each client is alone in room PATH-e<i> with one message in flight.\n"
                "idle: RSS per connection = (server RSS with N idle clients - RSS before) / N.\n"
                "steady: N subscribers and S publishers (R msgs/s each for --duration) on the first URL;\n"
                "  clients reconnect when dropped; the JSON lists every message sent (seq, time,\n"
-               "  connection) and what each subscriber received and when it was connected.\n");
+               "  connection) and what each subscriber received and when it was connected.\n"
+               "  --v1: subscribers reconnect with ?since=<epoch>:<offset> of the last message they got;\n"
+               "  the JSON adds per subscriber every receipt [epoch index, offset, p, s, recv_us],\n"
+               "  every connection and every \"resumed\"; out-of-order is reported, not a failure.\n");
   std::exit(code);
 }
 
@@ -116,6 +120,8 @@ Config parse_args(int argc, char** argv) {
       c.attempt_timeout = std::atof(val().c_str());
     else if (a == "--backoff-max")
       c.backoff_max = std::atof(val().c_str());
+    else if (a == "--v1")
+      c.v1 = true;
     else if (a == "--workload")
       c.workload = val();
     else if (a == "--clients")
@@ -180,6 +186,10 @@ Config parse_args(int argc, char** argv) {
   if (c.workload != "fanout" && c.workload != "cluster" && c.workload != "echo" && c.workload != "idle" &&
       c.workload != "steady") {
     std::fprintf(stderr, "chat-bench: unknown workload %s (fanout, cluster, echo, idle, steady)\n", c.workload.c_str());
+    std::exit(2);
+  }
+  if (c.v1 && c.workload != "steady") {
+    std::fprintf(stderr, "chat-bench: --v1 is for --workload steady only (got %s)\n", c.workload.c_str());
     std::exit(2);
   }
   if (c.workload == "steady") {

@@ -75,6 +75,7 @@ struct Config {
   long pub_id_base = 0;       // publisher ids from here (unique across processes)
   double attempt_timeout = 2; // one connect + handshake attempt
   double backoff_max = 1;     // reconnect backoff cap (from 0.1 s, doubling)
+  bool v1 = false;            // speak chatd.v1 (steady only)
 };
 
 // Parses and checks the command line; prints usage and exits on a bad one.

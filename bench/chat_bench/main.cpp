@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     so.attempt_timeout = cfg.attempt_timeout;
     so.backoff_max = cfg.backoff_max;
     so.sync_stdin = cfg.sync_stdin;
+    so.v1 = cfg.v1;
     so.json_file = cfg.json_file;
     return run_steady(so);
   }

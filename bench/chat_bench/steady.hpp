@@ -7,6 +7,9 @@
 // publisher id) and when it was connected: enough to say which messages each
 // subscriber missed and whether it was connected at the time. tests/faults/
 // runs one per node of a cluster under faults and accounts for every miss.
+// With v1 the clients speak chatd.v1 (JSON envelopes, v1.hpp): subscribers
+// resume with ?since= and the report adds every receipt's place in the
+// room's order (epoch, offset), every connection and every "resumed".
 #pragma once
 
 #include <cstdint>
@@ -30,12 +33,15 @@ struct SteadyOptions {
   double backoff_min = 0.1;   // reconnect backoff, doubling (jittered) up to backoff_max
   double backoff_max = 1;
   bool sync_stdin = false;
+  bool v1 = false; // chatd.v1 instead of raw binary frames
   std::string json_file;
 };
 
 // Runs the workload; 0 when nothing impossible happened (no duplicate, no
 // out-of-order delivery, no bad payload, every client connected at first),
-// 1 otherwise. Misses are not failures here: the report has them.
+// 1 otherwise. Misses are not failures here: the report has them. With v1,
+// out-of-order (p, s) is reported but no failure (across epochs a sender's
+// messages may interleave).
 int run_steady(const SteadyOptions& opts);
 
 } // namespace chatbench

@@ -1,15 +1,17 @@
-// Unit tests for chat-bench's histogram and payload/frame encoding.
+// Unit tests for chat-bench's histogram, payload/frame encoding and chatd.v1 frames.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "histogram.hpp"
 #include "payload.hpp"
 #include "range_set.hpp"
+#include "v1.hpp"
 
 using namespace chatbench;
 
@@ -195,6 +197,72 @@ static void test_parse_server_frame() {
   CHECK(parse_server_frame(masked, sizeof masked, f) == FrameParse::masked);
 }
 
+// A v1 publish: one masked FIN text frame whose unmasked payload is the publish JSON.
+static void test_v1_publish_frame() {
+  const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
+  std::string out;
+  append_v1_publish(out, 1000, 17, mask);
+  append_v1_publish(out, 4294967295u, 18446744073709551615ull, mask); // two frames, one buffer
+  const std::string want1 = "{\"type\":\"publish\",\"data\":{\"p\":1000,\"s\":17}}";
+  const std::string want2 = "{\"type\":\"publish\",\"data\":{\"p\":4294967295,\"s\":18446744073709551615}}";
+  const auto* b = reinterpret_cast<const uint8_t*>(out.data());
+  CHECK(out.size() == 6 + want1.size() + 6 + want2.size());
+  std::size_t off = 0;
+  for (const std::string* want : {&want1, &want2}) {
+    CHECK(b[off] == 0x81);
+    CHECK(b[off + 1] == (0x80 | want->size()));
+    CHECK(std::memcmp(b + off + 2, mask, 4) == 0);
+    std::string plain(out, off + 6, want->size());
+    ClientFrame::unmask(reinterpret_cast<uint8_t*>(plain.data()), plain.size(), mask);
+    CHECK(plain == *want);
+    off += 6 + want->size();
+  }
+}
+
+static void test_v1_parse_frame() {
+  auto m = parse_v1_frame("{\"type\":\"message\",\"room\":\"t\",\"from\":null,\"ts\":123,"
+                          "\"epoch\":\"3f9a0c1b22de-0-1\",\"offset\":42,\"data\":{\"p\":1000,\"s\":17}}");
+  CHECK(m.kind == V1Frame::Kind::message && m.has_place);
+  CHECK(m.epoch == "3f9a0c1b22de-0-1" && m.offset == 42 && m.p == 1000 && m.s == 17);
+  m = parse_v1_frame(
+      "{\"data\":{\"s\":0,\"p\":0},\"offset\":1,\"type\":\"message\",\"epoch\":\"a-1\"}"); // any key order
+  CHECK(m.kind == V1Frame::Kind::message && m.epoch == "a-1" && m.offset == 1 && m.p == 0 && m.s == 0);
+  m = parse_v1_frame("{\"type\":\"message\",\"data\":{\"p\":3,\"s\":4}}"); // --cluster-order off
+  CHECK(m.kind == V1Frame::Kind::message && !m.has_place && m.p == 3 && m.s == 4);
+  for (const char* bad : {"{\"type\":\"message\",\"epoch\":\"e\",\"offset\":1,\"data\":{\"text\":\"hi\"}}",
+                          "{\"type\":\"message\",\"epoch\":\"e\",\"offset\":1,\"data\":\"hello\"}",
+                          "{\"type\":\"message\",\"epoch\":\"e\",\"offset\":1,\"data\":{\"p\":-1,\"s\":1}}",
+                          "{\"type\":\"message\",\"epoch\":\"e\",\"offset\":1,\"data\":{\"p\":4294967296,\"s\":1}}",
+                          "{\"type\":\"message\",\"epoch\":\"e\",\"offset\":1,\"data\":{\"p\":1,\"s\":1.5}}",
+                          "{\"type\":\"message\",\"epoch\":7,\"offset\":1,\"data\":{\"p\":1,\"s\":1}}",
+                          "{\"type\":\"message\",\"epoch\":\"e\",\"data\":{\"p\":1,\"s\":1}}",
+                          "{\"type\":\"resumed\",\"epoch\":\"e\",\"offset\":1}", "not json", "[1,2]", "{\"type\":3}",
+                          "{\"data\":{}}", ""})
+    CHECK(parse_v1_frame(bad).kind == V1Frame::Kind::bad);
+  auto r = parse_v1_frame("{\"type\":\"resumed\",\"recovered\":false,\"epoch\":\"b-2\",\"offset\":0}");
+  CHECK(r.kind == V1Frame::Kind::resumed && !r.recovered && r.epoch == "b-2" && r.offset == 0);
+  r = parse_v1_frame("{\"offset\":9,\"recovered\":true,\"type\":\"resumed\",\"epoch\":\"b-2\"}");
+  CHECK(r.kind == V1Frame::Kind::resumed && r.recovered && r.offset == 9);
+  CHECK(parse_v1_frame("{\"type\":\"error\",\"code\":\"not_json\",\"message\":\"x\"}").kind == V1Frame::Kind::error);
+  CHECK(parse_v1_frame("{\"type\":\"presence\",\"members\":[],\"anonymous\":3}").kind == V1Frame::Kind::other);
+  CHECK(parse_v1_frame("{\"type\":\"join\",\"user\":\"bob\"}").kind == V1Frame::Kind::other);
+}
+
+static void test_v1_handshake_and_resume_target() {
+  const std::string ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                         "sec-websocket-protocol:  chatd.v1 \r\nServer: chatd";
+  CHECK(answer_selects_subprotocol(ok, kV1Subprotocol));
+  CHECK(!answer_selects_subprotocol("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nServer: chatd",
+                                    kV1Subprotocol));
+  CHECK(!answer_selects_subprotocol("HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Protocol: chatd.v2",
+                                    kV1Subprotocol));
+  CHECK(!answer_selects_subprotocol("HTTP/1.1 101 Sec-WebSocket-Protocol: chatd.v1", kV1Subprotocol)); // status line
+  CHECK(v1_since("3f9a-0-1", 42) == "3f9a-0-1:42");
+  CHECK(v1_resume_target("/rooms/t", "") == "/rooms/t");
+  CHECK(v1_resume_target("/rooms/t", "e-1:5") == "/rooms/t?since=e-1:5");
+  CHECK(v1_resume_target("/rooms/t?token=x", "e-1:5") == "/rooms/t?token=x&since=e-1:5");
+}
+
 int main() {
   test_histogram_small_exact();
   test_histogram_relative_error();
@@ -204,6 +272,9 @@ int main() {
   test_frame_mask_and_stamp();
   test_range_set();
   test_parse_server_frame();
+  test_v1_publish_frame();
+  test_v1_parse_frame();
+  test_v1_handshake_and_resume_target();
   if (failures) {
     std::fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
