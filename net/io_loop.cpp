@@ -269,6 +269,23 @@ void io_loop::request_history(websocket_session& session, const history_request&
   ask_history(session, request);
 }
 
+void io_loop::request_repair(websocket_session& session, const history_request& request) {
+  auto key = session.room();
+  key += '\n';
+  key += request.epoch;
+  key += ':';
+  key += std::to_string(request.offset);
+  replaying_.emplace(session.id(), &session);
+  if (!cluster_ready_)
+    return request_history(session, request); // waits for the node on its own (an asker may leave first)
+  auto& waiting = repairs_[key];
+  waiting.push_back(session.id());
+  if (waiting.size() > 1)
+    return;
+  repair_asked_by_.emplace(session.id(), std::move(key));
+  request_history(session, request);
+}
+
 void io_loop::ask_history(websocket_session& session, const history_request& request) {
   const auto& room = session.room();
   bool here = ours(room);
@@ -315,6 +332,17 @@ void io_loop::serve_history(const std::string& room, const history_request& requ
 }
 
 void io_loop::history_arrived(std::uint64_t session, const history_answer& answer) {
+  if (auto asked = repair_asked_by_.find(session); asked != repair_asked_by_.end()) {
+    auto node = repairs_.extract(asked->second);
+    repair_asked_by_.erase(asked);
+    for (auto id : node.mapped())
+      if (auto it = replaying_.find(id); it != replaying_.end()) {
+        auto* s = it->second;
+        replaying_.erase(it);
+        s->end_replay(answer);
+      }
+    return;
+  }
   auto it = replaying_.find(session);
   if (it == replaying_.end())
     return; // it has left already

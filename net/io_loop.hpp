@@ -109,6 +109,14 @@ public:
   // A chatd.v1 session that has joined and may be written to asks for what
   // its upgrade URL asked for (history_arrived brings it).
   void request_history(websocket_session& session, const history_request& request);
+  // A chatd.v1 session of a room another node orders got a message after a
+  // gap: it asks for what it missed (one question for every session of the
+  // loop with the same gap; history_arrived brings it to each). Whether it
+  // may: only where messages come over a link.
+  void request_repair(websocket_session& session, const history_request& request);
+  bool may_repair(const std::string& room) const {
+    return events_ && directory_.clustered() && ordered() && !ours(room);
+  }
   // True when the session must wait for announced() before its handshake is answered.
   bool join(websocket_session& session, const std::string& name);
   void leave(websocket_session& session);
@@ -197,6 +205,10 @@ private:
     history_request request;
   };
   std::vector<waiting_request> before_ready_; // history requests made before the node was ready
+  // Repairs on their way, by room, epoch and offset: the sessions waiting
+  // for each, and the session whose question it is.
+  std::unordered_map<std::string, std::vector<std::uint64_t>> repairs_;
+  std::unordered_map<std::uint64_t, std::string> repair_asked_by_;
   history_store history_;
   struct answer_to {
     std::uint64_t loop;

@@ -5,6 +5,7 @@
 #include "net/utf8.hpp"
 #include "net/v1_protocol.hpp"
 
+#include <algorithm>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -160,18 +161,47 @@ void websocket_session::release() {
   schedule_flush();
 }
 
+namespace {
+bool same_epoch(const std::shared_ptr<const std::string>& a, const std::shared_ptr<const std::string>& b) {
+  return a == b || (a && b && *a == *b);
+}
+} // namespace
+
 void websocket_session::replay(const history_answer& answer, const history_request& request) {
   auto& r = *replay_;
   r.waiting = false;
   if (request.resume) {
-    loop_.metrics().resumes(answer.recovered).Increment();
+    if (r.repairing)
+      loop_.metrics().repairs(answer.recovered).Increment();
+    else
+      loop_.metrics().resumes(answer.recovered).Increment();
     static const std::string no_epoch;
     send(make_v1_frame(room(),
                        encode_v1_resumed(answer.recovered, answer.epoch ? *answer.epoch : no_epoch, answer.offset),
                        clock::now()));
   }
+  r.answering = true;
   for (auto& f : answer.frames)
     send(f);
+  r.answering = false;
+  // The client is at the answer's end now, even when it held nothing to send.
+  if (answer.epoch) {
+    if (same_epoch(answer.epoch, r.current.epoch)) {
+      r.current.offset = std::max(r.current.offset, answer.offset);
+    } else {
+      r.previous = r.current;
+      r.current = {answer.epoch, answer.offset};
+    }
+  }
+  if (r.repairing) {
+    // The gap is as filled as it can be: what follows it is taken as it comes.
+    r.repairing = false;
+    if (same_epoch(r.gap.epoch, r.current.epoch) && r.current.offset + 1 < r.gap.offset)
+      r.current.offset = r.gap.offset - 1;
+    else if (same_epoch(r.gap.epoch, r.previous.epoch) && r.previous.offset + 1 < r.gap.offset)
+      r.previous.offset = r.gap.offset - 1;
+    r.gap = {};
+  }
   r.epoch = answer.epoch;
   r.to = answer.offset;
   r.request = {}; // `request` may be this: not used below
@@ -185,6 +215,61 @@ void websocket_session::replay(const history_answer& answer, const history_reque
 void websocket_session::end_replay(const history_answer& answer) {
   auto request = replay_->request;
   replay(answer, request);
+}
+
+// Where the client is in the room's sequence. A node gets a room's
+// messages from its ordering node over a link that may drop (a paused or
+// cut-off node, a link that timed out): then a live message follows a gap,
+// and the session asks the ordering node for what it missed, since the last
+// offset it got, as a resume would, and waits (a repair: the client gets
+// `resumed`, the missing messages, then the rest). A message of a new epoch
+// that is not its first is filled in from the epoch's start the same way.
+// Late messages of the epoch before go through as they come; one after a
+// gap in it is repaired as in the current one.
+bool websocket_session::in_sequence(const frame_ptr& f) {
+  if (!replay_)
+    replay_ = std::make_unique<replay_state>();
+  auto& r = *replay_;
+  if (!r.current.epoch) {
+    r.current = {f->epoch, f->offset};
+    return true;
+  }
+  auto* at = same_epoch(f->epoch, r.current.epoch)    ? &r.current
+             : same_epoch(f->epoch, r.previous.epoch) ? &r.previous
+                                                      : nullptr;
+  replay_state::place since;
+  if (at) {
+    if (f->offset <= at->offset)
+      return false; // it has this one
+    if (f->offset == at->offset + 1 || r.answering || !loop_.may_repair(room())) {
+      at->offset = f->offset;
+      return true;
+    }
+    // After a gap. In the epoch before, the room has come back to its
+    // ordering node after another one ordered it for a while (this node's,
+    // when it was cut off): that epoch is the current one again.
+    if (at == &r.previous)
+      std::swap(r.current, r.previous);
+    since = r.current;
+  } else {
+    r.previous = r.current;
+    r.current = {f->epoch, f->offset};
+    if (f->offset == 1 || r.answering || !loop_.may_repair(room()))
+      return true;
+    r.current.offset = 0;
+    since = r.current;
+  }
+  r.gap = {f->epoch, f->offset};
+  r.repairing = true;
+  r.request = {};
+  r.request.resume = true;
+  r.request.epoch = *since.epoch;
+  r.request.offset = since.offset;
+  r.waiting = true;
+  r.wait.push_back(f);
+  r.wait_bytes = f->bytes().size();
+  loop_.request_repair(*this, r.request);
+  return false;
 }
 
 // Waits for the next message without holding a buffer: Beast reads the
@@ -308,7 +393,7 @@ void websocket_session::send(const frame_ptr& f) {
     return;
   }
   auto& opts = loop_.options();
-  if (replay_) [[unlikely]] {
+  if (replay_) {
     auto& r = *replay_;
     if (r.waiting) {
       // Behind the replay, which is on its way.
@@ -322,9 +407,11 @@ void websocket_session::send(const frame_ptr& f) {
       return;
     }
     // Came in the replay already (it overlaps what was on its way meanwhile).
-    if (f->offset != 0 && f->offset <= r.to && r.epoch && (f->epoch == r.epoch || (f->epoch && *f->epoch == *r.epoch)))
+    if (f->offset != 0 && f->offset <= r.to && r.epoch && same_epoch(f->epoch, r.epoch))
       return;
   }
+  if (v1_ && f->offset != 0 && f->epoch && !in_sequence(f))
+    return;
   // A v1 client gets the message's envelope, made once for all of them.
   const frame_ptr* out = v1_ && !f->v1_only ? &v1_form(*f) : &f;
   if (deflate_window_ != 0) {

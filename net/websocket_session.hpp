@@ -100,6 +100,11 @@ private:
   // if the peer has not finished the handshake within close_grace.
   void close(boost::beast::websocket::close_code code, std::string_view why, close_reason reason);
   void close_as_slow(std::string_view why);
+  // chatd.v1: whether `f` (a message with an offset) continues what this
+  // client has; false when it had it already, or when it follows a gap and
+  // waits for the gap to be filled (a repair: see docs/DESIGN.md "Order
+  // across nodes").
+  bool in_sequence(const frame_ptr& f);
 
   boost::beast::websocket::stream<session_stream> ws_;
   io_loop& loop_;
@@ -130,14 +135,26 @@ private:
   bool v1_ = false;
   // Only for a chatd.v1 client that asked for history (idle connections
   // stay as small as they were).
+  // Also made for a chatd.v1 client's first message with an offset: where
+  // it is in the room's sequence.
   struct replay_state {
     history_request request;
-    bool waiting = false; // for the answer: what is sent meanwhile waits in `wait`
+    bool waiting = false;   // for the answer: what is sent meanwhile waits in `wait`
+    bool repairing = false; // the request fills a gap in place (not asked for by the client)
+    bool answering = false; // the answer's messages are being queued: no gap check
     std::vector<frame_ptr> wait;
     std::size_t wait_bytes = 0;
     // Offsets up to `to` of this epoch came in the replay: not again.
     std::shared_ptr<const std::string> epoch;
     std::uint64_t to = 0;
+    // The last message the client got of the room's current epoch and of the
+    // one before (late messages of an old ordering node), and the message
+    // after the gap a repair is filling.
+    struct place {
+      std::shared_ptr<const std::string> epoch;
+      std::uint64_t offset = 0;
+    };
+    place current, previous, gap;
   };
   std::unique_ptr<replay_state> replay_;
   // permessage-deflate: the window this client agreed to (8..15), or 0 when

@@ -185,6 +185,13 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                       .Register(*registry_);
   resumes_[0] = &resumes.Add({{"recovered", "false"}});
   resumes_[1] = &resumes.Add({{"recovered", "true"}});
+  auto& repairs = BuildCounter()
+                      .Name("chat_repairs_total")
+                      .Help("chatd.v1 sessions that got a message after a gap and asked the room's ordering node "
+                            "for what they missed, by whether they got all of it")
+                      .Register(*registry_);
+  repairs_[0] = &repairs.Add({{"recovered", "false"}});
+  repairs_[1] = &repairs.Add({{"recovered", "true"}});
   // A node without seeds to wait for is ready at once; main() says otherwise.
   cluster_ready.Set(1);
 }

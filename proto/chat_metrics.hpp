@@ -90,6 +90,10 @@ public:
   prometheus::Counter& dropped(drop_reason reason) { return *dropped_[static_cast<std::size_t>(reason)]; }
   // chatd.v1 clients that asked to resume (?since=), by whether it was seamless.
   prometheus::Counter& resumes(bool recovered) { return recovered ? *resumes_[1] : *resumes_[0]; }
+  // chatd.v1 sessions that got a message after a gap (the node's link to the
+  // room's ordering node was down) and asked for what they missed, by
+  // whether they got all of it.
+  prometheus::Counter& repairs(bool recovered) { return recovered ? *repairs_[1] : *repairs_[0]; }
   // HTTP responses by status code (one label per code seen).
   prometheus::Counter& http_responses(unsigned status);
   // Per peer node (label `peer`): messages sent on the link to it, received
@@ -124,6 +128,7 @@ private:
   std::array<prometheus::Counter*, refusal_reason_count> refused_{};
   std::array<prometheus::Counter*, drop_reason_count> dropped_{};
   std::array<prometheus::Counter*, 2> resumes_{};
+  std::array<prometheus::Counter*, 2> repairs_{};
 };
 
 } // namespace chatd

@@ -340,6 +340,55 @@ TEST_F(ClusterOrder, AnOrderingNodePausedPastTheTimeoutComesBackUnderANewEpoch) 
   }
 }
 
+// A node that does not order the room is paused past the cluster timeout
+// while the others go on; its member stays connected. Once linked again, the
+// next message reaches it after a gap: its node asks the ordering node for
+// what it missed (a repair), and the member gets `resumed`, the missing
+// messages, then live ones, all of one epoch.
+TEST_F(ClusterOrder, AMemberOfANodePausedPastTheTimeoutGetsWhatItMissedInPlace) {
+  start_all();
+  auto clients = one_member_each("/rooms/gap");
+  clients[0]->send_text(publish(1));
+  std::string epoch;
+  for (auto& c : clients)
+    epoch = next(*c)["epoch"];
+  const auto owner = orderer(1);
+  ASSERT_LT(owner, 3u);
+  const std::size_t victim = (owner + 1) % 3, other = (owner + 2) % 3;
+
+  nodes_[victim]->send_signal(SIGSTOP);
+  for (auto i : {owner, other})
+    ASSERT_EQ(wait_for_metric(port(i), "chat_cluster_peers", 1, cluster_timeout() + 15s), 1) << counters();
+  for (int n = 2; n <= 4; ++n)
+    clients[other]->send_text(publish(n));
+  for (auto i : {owner, other})
+    for (int n = 2; n <= 4; ++n) {
+      auto m = next(*clients[i]);
+      ASSERT_EQ(m["offset"], n) << "on n" << i + 1;
+      ASSERT_EQ(m["epoch"], epoch) << "on n" << i + 1 << ": a majority keeps its epoch";
+    }
+
+  nodes_[victim]->send_signal(SIGCONT);
+  for (std::size_t i = 0; i < 3; ++i)
+    ASSERT_EQ(wait_for_metric(port(i), "chat_cluster_peers", 2, cluster_timeout() + 30s), 2) << counters();
+  clients[other]->send_text(publish(5));
+  EXPECT_EQ(next(*clients[victim]), json({{"type", "resumed"}, {"recovered", true}, {"epoch", epoch}, {"offset", 5}}));
+  for (int n = 2; n <= 5; ++n) {
+    auto m = next(*clients[victim]);
+    EXPECT_EQ(m["offset"], n);
+    EXPECT_EQ(m["data"], n);
+    EXPECT_EQ(m["epoch"], epoch);
+  }
+  clients[other]->send_text(publish(6));
+  auto live = next(*clients[victim]);
+  EXPECT_EQ(live["offset"], 6);
+  EXPECT_EQ(live["epoch"], epoch);
+  EXPECT_EQ(
+      metric_value(http_get(port(victim), "/metrics").body, "chat_repairs_total{recovered=\"true\"}").value_or(-1), 1);
+  EXPECT_EQ(
+      metric_value(http_get(port(victim), "/metrics").body, "chat_resumes_total{recovered=\"true\"}").value_or(-1), 0);
+}
+
 TEST_F(ClusterOrder, WithClusterOrderOffMessagesCarryNoOffsetAndResumesAreNotRecovered) {
   start_all_with({"--cluster-order", "off"});
   auto a = member(0, "/rooms/r");
