@@ -192,6 +192,30 @@ cluster_state::peer* orderer(self_ptr self, const std::string& room, const std::
   return &it->second;
 }
 
+// Each message to the node that orders its room in this node's view: a
+// peer, or this node's broadcaster, or nowhere (counted) when the view names
+// a peer that is not linked. One hop per node, one sender per receiver.
+void send_to_order(self_ptr self, frame_batch batch) {
+  auto& st = self->state;
+  frame_batch here;
+  std::map<const std::string*, cluster_batch> out;
+  for (auto& f : batch) {
+    const std::string* id = nullptr;
+    if (orderer(self, f->room, &id))
+      out[id].push_back(to_wire(*f));
+    else if (*net::ordering_node(f->room, st.view) == st.node_id)
+      here.push_back(std::move(f));
+    else
+      st.metrics->cluster_order_dropped.Increment();
+  }
+  if (!here.empty())
+    self->send(st.broadcaster, order_atom::value, std::move(here));
+  for (auto& [id, frames] : out) {
+    st.metrics->cluster_order_sent(*id).Increment(static_cast<double>(frames.size()));
+    self->send(st.peers[*id].handle, order_request_atom::value, std::move(frames));
+  }
+}
+
 net::history_answer from_wire(self_ptr self, cluster_history_answer& a) {
   net::history_answer out;
   out.recovered = a.recovered;
@@ -729,35 +753,22 @@ caf::behavior cluster(caf::stateful_actor<cluster_state>* self, std::string node
       },
       // From local loops: messages of rooms another node orders, each to
       // the node that orders it in this actor's view (this one, if the view
-      // changed since the loop looked), one hop per node.
-      [=](order_atom, frame_batch& batch) {
-        auto& st = self->state;
-        frame_batch here;
-        std::map<const std::string*, cluster_batch> out;
-        for (auto& f : batch) {
-          const std::string* id = nullptr;
-          if (orderer(self, f->room, &id))
-            out[id].push_back(to_wire(*f));
-          else if (*net::ordering_node(f->room, st.view) == st.node_id)
-            here.push_back(std::move(f));
-          else
-            st.metrics->cluster_order_dropped.Increment();
-        }
-        if (!here.empty())
-          self->send(st.broadcaster, order_atom::value, std::move(here));
-        for (auto& [id, frames] : out) {
-          st.metrics->cluster_order_sent(*id).Increment(static_cast<double>(frames.size()));
-          self->send(st.peers[*id].handle, order_request_atom::value, std::move(frames));
-        }
-      },
+      // changed since the loop looked).
+      [=](order_atom, frame_batch& batch) { send_to_order(self, std::move(batch)); },
       // From a peer: messages for this node to order, then deliver and fan
-      // out like its own clients' (to every node with members, the sender's too).
+      // out like its own clients' (to every node with members, the sender's
+      // too). While views disagree (a node linking back sees fewer nodes
+      // than this one) the sender may have picked this node for a room a
+      // node it does not see yet orders: this node passes such messages on,
+      // rather than order them under an epoch of its own beside the room's.
+      // Each such hop goes to a node with a higher rendezvous hash for the
+      // room (the sender's pick won among fewer nodes), so it ends.
       [=](order_request_atom, cluster_batch& in) {
         auto* from = sender_peer(self);
         if (!from)
           return; // not a greeted peer: ignore
         self->state.metrics->cluster_order_received(*from).Increment(static_cast<double>(in.size()));
-        self->send(self->state.broadcaster, order_atom::value, from_wire(self, in));
+        send_to_order(self, from_wire(self, in));
       },
       // From a local loop: a session's history request for a room another
       // node orders. Answered through the broadcaster like a local one; if

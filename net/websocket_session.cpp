@@ -186,20 +186,18 @@ void websocket_session::replay(const history_answer& answer, const history_reque
   r.answering = false;
   // The client is at the answer's end now, even when it held nothing to send.
   if (answer.epoch) {
-    if (same_epoch(answer.epoch, r.current.epoch)) {
-      r.current.offset = std::max(r.current.offset, answer.offset);
+    if (auto* at = r.find(answer.epoch)) {
+      at->offset = std::max(at->offset, answer.offset);
+      r.make_current(at);
     } else {
-      r.previous = r.current;
-      r.current = {answer.epoch, answer.offset};
+      r.add(answer.epoch, answer.offset);
     }
   }
   if (r.repairing) {
     // The gap is as filled as it can be: what follows it is taken as it comes.
     r.repairing = false;
-    if (same_epoch(r.gap.epoch, r.current.epoch) && r.current.offset + 1 < r.gap.offset)
-      r.current.offset = r.gap.offset - 1;
-    else if (same_epoch(r.gap.epoch, r.previous.epoch) && r.previous.offset + 1 < r.gap.offset)
-      r.previous.offset = r.gap.offset - 1;
+    if (auto* at = r.find(r.gap.epoch); at && at->offset + 1 < r.gap.offset)
+      at->offset = r.gap.offset - 1;
     r.gap = {};
   }
   r.epoch = answer.epoch;
@@ -217,6 +215,22 @@ void websocket_session::end_replay(const history_answer& answer) {
   replay(answer, request);
 }
 
+auto websocket_session::replay_state::find(const std::shared_ptr<const std::string>& epoch) -> place* {
+  for (auto& p : places)
+    if (p.epoch && same_epoch(p.epoch, epoch))
+      return &p;
+  return nullptr;
+}
+
+void websocket_session::replay_state::make_current(place* p) { std::rotate(places.data(), p, p + 1); }
+
+auto websocket_session::replay_state::add(const std::shared_ptr<const std::string>& epoch, std::uint64_t offset)
+    -> place& {
+  std::rotate(places.begin(), places.end() - 1, places.end());
+  places[0] = {epoch, offset};
+  return places[0];
+}
+
 // Where the client is in the room's sequence. A node gets a room's
 // messages from its ordering node over a link that may drop (a paused or
 // cut-off node, a link that timed out): then a live message follows a gap,
@@ -224,41 +238,34 @@ void websocket_session::end_replay(const history_answer& answer) {
 // offset it got, as a resume would, and waits (a repair: the client gets
 // `resumed`, the missing messages, then the rest). A message of a new epoch
 // that is not its first is filled in from the epoch's start the same way.
-// Late messages of the epoch before go through as they come; one after a
+// Late messages of an epoch before go through as they come; one after a
 // gap in it is repaired as in the current one.
 bool websocket_session::in_sequence(const frame_ptr& f) {
   if (!replay_)
     replay_ = std::make_unique<replay_state>();
   auto& r = *replay_;
-  if (!r.current.epoch) {
-    r.current = {f->epoch, f->offset};
+  if (!r.places[0].epoch) { // its first: it joined mid-epoch, say
+    r.places[0] = {f->epoch, f->offset};
     return true;
   }
-  auto* at = same_epoch(f->epoch, r.current.epoch)    ? &r.current
-             : same_epoch(f->epoch, r.previous.epoch) ? &r.previous
-                                                      : nullptr;
-  replay_state::place since;
-  if (at) {
+  if (auto* at = r.find(f->epoch)) {
     if (f->offset <= at->offset)
       return false; // it has this one
     if (f->offset == at->offset + 1 || r.answering || !loop_.may_repair(room())) {
       at->offset = f->offset;
       return true;
     }
-    // After a gap. In the epoch before, the room has come back to its
-    // ordering node after another one ordered it for a while (this node's,
-    // when it was cut off): that epoch is the current one again.
-    if (at == &r.previous)
-      std::swap(r.current, r.previous);
-    since = r.current;
+    // After a gap. In an epoch before the current one, the room has come
+    // back to its ordering node after another ordered it for a while (this
+    // node, when it was cut off): that epoch is the current one again.
+    r.make_current(at);
   } else {
-    r.previous = r.current;
-    r.current = {f->epoch, f->offset};
+    auto& now = r.add(f->epoch, f->offset);
     if (f->offset == 1 || r.answering || !loop_.may_repair(room()))
       return true;
-    r.current.offset = 0;
-    since = r.current;
+    now.offset = 0;
   }
+  const auto& since = r.places[0];
   r.gap = {f->epoch, f->offset};
   r.repairing = true;
   r.request = {};

@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <array>
 #include <memory>
 #include <string>
 
@@ -147,14 +148,19 @@ private:
     // Offsets up to `to` of this epoch came in the replay: not again.
     std::shared_ptr<const std::string> epoch;
     std::uint64_t to = 0;
-    // The last message the client got of the room's current epoch and of the
-    // one before (late messages of an old ordering node), and the message
-    // after the gap a repair is filling.
+    // The last message the client got of each of the room's latest epochs,
+    // the current one first (late messages of an old ordering node trail
+    // the new one's; a cut-off node's own epoch comes between the room's),
+    // and the message after the gap a repair is filling.
     struct place {
       std::shared_ptr<const std::string> epoch;
       std::uint64_t offset = 0;
     };
-    place current, previous, gap;
+    std::array<place, 3> places;
+    place gap;
+    place* find(const std::shared_ptr<const std::string>& epoch);
+    void make_current(place* p);                                                       // moves p to the front
+    place& add(const std::shared_ptr<const std::string>& epoch, std::uint64_t offset); // forgets the oldest
   };
   std::unique_ptr<replay_state> replay_;
   // permessage-deflate: the window this client agreed to (8..15), or 0 when
