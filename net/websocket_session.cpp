@@ -170,7 +170,13 @@ bool same_epoch(const std::shared_ptr<const std::string>& a, const std::shared_p
 void websocket_session::replay(const history_answer& answer, const history_request& request) {
   auto& r = *replay_;
   r.waiting = false;
-  if (request.resume) {
+  // A repair of a gap in an epoch that is not the room's (a cut-off node's,
+  // whose last messages reach this node for a moment as it links back) is
+  // answered from the room's epoch: when the client has all of that, it
+  // missed nothing of the room's sequence, and is told nothing.
+  const bool nothing_missed = r.repairing && !answer.recovered && answer.epoch &&
+                              !same_epoch(answer.epoch, r.gap.epoch) && r.has_all_of(answer);
+  if (request.resume && !nothing_missed) {
     if (r.repairing)
       loop_.metrics().repairs(answer.recovered).Increment();
     else
@@ -220,6 +226,19 @@ auto websocket_session::replay_state::find(const std::shared_ptr<const std::stri
     if (p.epoch && same_epoch(p.epoch, epoch))
       return &p;
   return nullptr;
+}
+
+bool websocket_session::replay_state::has_all_of(const history_answer& answer) {
+  const auto* at = find(answer.epoch);
+  if (!at)
+    return false;
+  auto first = answer.offset + 1; // the first offset of that epoch the answer brings
+  for (auto& f : answer.frames)
+    if (same_epoch(f->epoch, answer.epoch)) {
+      first = f->offset;
+      break;
+    }
+  return at->offset + 1 >= first;
 }
 
 void websocket_session::replay_state::make_current(place* p) { std::rotate(places.data(), p, p + 1); }

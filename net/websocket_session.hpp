@@ -159,8 +159,13 @@ private:
     std::array<place, 3> places;
     place gap;
     place* find(const std::shared_ptr<const std::string>& epoch);
-    void make_current(place* p);                                                       // moves p to the front
-    place& add(const std::shared_ptr<const std::string>& epoch, std::uint64_t offset); // forgets the oldest
+    // Moves p to the front.
+    void make_current(place* p);
+    // A new current epoch; the oldest is forgotten.
+    place& add(const std::shared_ptr<const std::string>& epoch, std::uint64_t offset);
+    // Whether the client has, or gets from `answer`, every message of the
+    // answer's epoch up to its offset.
+    bool has_all_of(const history_answer& answer);
   };
   std::unique_ptr<replay_state> replay_;
   // permessage-deflate: the window this client agreed to (8..15), or 0 when

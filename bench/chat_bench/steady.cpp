@@ -109,7 +109,7 @@ struct Client {
   bool have_place = false; // subscribers: the place of the last message received, to resume from
   std::string place_epoch;
   uint64_t place_offset = 0;
-  uint64_t data_frames = 0; // data frames on this connection so far
+  uint64_t data_frames = 0; // messages and resumed frames on this connection so far
   std::string v1_wbuf;      // publishers: the batch being written
   std::vector<Receipt> receipts;
   std::vector<std::string> epochs; // index table of Receipt::epoch, first seen first
@@ -326,8 +326,10 @@ void Client::on_message(const uint8_t* p, std::size_t n) {
 
 // v1: one text frame from the server (v1.hpp says what counts as bad).
 void Client::on_v1_text(const uint8_t* p, std::size_t n) {
-  const bool first = data_frames++ == 0;
   const V1Frame f = parse_v1_frame(std::string_view(reinterpret_cast<const char*>(p), n));
+  // presence may come before the answer to ?since=: only messages and
+  // resumed frames count towards "first"
+  const bool first = (f.kind == V1Frame::Kind::message || f.kind == V1Frame::Kind::resumed) && data_frames++ == 0;
   switch (f.kind) {
     case V1Frame::Kind::bad: ++s.bad_payloads; return;
     case V1Frame::Kind::error: ++s.errors; return;
