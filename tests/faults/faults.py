@@ -1,7 +1,13 @@
 #!/usr/bin/python3
 """Fault tests: a 3-node chatd cluster under steady load survives a killed
-node, a paused node and a node cut off from its peers, and every message a
-client missed is one chatd's counters account for (see accounting.py).
+node, a paused node and a node cut off from its peers. Two forms:
+  --order on   (the default) chatd orders each room (--cluster-order on) and
+               the clients speak chatd.v1 and resume after every reconnect:
+               every message reaches every client once, in the room's order,
+               also those it missed while disconnected or while its node was
+               cut off (see recovery.py)
+  --order off  no order across nodes: every message a client missed is one
+               chatd's counters account for (see accounting.py)
 
 Each node runs in its own network namespace (<tag>-n1..n3, 10.213.0.1..3/24)
 linked by veth pairs to a bridge in one more namespace (<tag>-br): nothing is
@@ -25,7 +31,7 @@ exactly the connections the nodes have; once the load has ended, no node
 lists the room (no ghosts). Exit status 0 when every phase balances, 1 otherwise.
 
     faults.py --chatd build/release/app/chatd --bench build/release/bench/chat-bench
-    faults.py --tag cft123 [--plain] [--keep DIR] [--phases kill,pause,cut]
+    faults.py --tag cft123 [--order on|off] [--plain] [--keep DIR] [--phases kill,pause,cut]
 Needs root (network namespaces, nftables); run.sh skips without it.
 """
 
@@ -45,12 +51,14 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accounting  # noqa: E402
+import recovery  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = ["n1", "n2", "n3"]
 SUBNET = "10.213.0"  # the test's own network; nothing is sent anywhere else
 WS_PORT, CLUSTER_PORT = 9000, 7000
-ROOM = "/rooms/faults"
+ROOM = "faults"  # --order off; with --order on each phase has its own (phase_room)
+HISTORY_SIZE = 20000  # --order on: more than a phase publishes, so every resume can be recovered
 SUBSCRIBERS, PUBLISHERS, RATE = 4, 2, 50  # per node; msgs/s per publisher
 FAULT_AT = 4.0  # s into publishing
 DOWN_S, PAUSE_S, CUT_S = 3.0, 8.0, 10.0
@@ -133,11 +141,14 @@ class Cluster:
             key.write_text(API_KEY + "\n")
         cmd = ["ip", "netns", "exec", self.ns[node], str(self.args.chatd), "--bind", "0.0.0.0", "--port",
                str(WS_PORT), "--threads", "1", "--cluster-port", str(CLUSTER_PORT), "--peers", peers, "--node-id",
-               node, "--tick", "1s", "--max-handshakes-per-second", "0", "--api-key-file", str(key),
-               # The accounting counts each message on the link from its sender's node to each other
-               # node: the direct path. With one ordering node per room (the default) a message
-               # reaches the others through that node instead (README "Order across nodes").
-               "--cluster-order", "off"]
+               node, "--tick", "1s", "--max-handshakes-per-second", "0", "--api-key-file", str(key)]
+        if self.args.order == "on":
+            cmd += ["--cluster-order", "on", "--history-size", str(HISTORY_SIZE)]
+        else:
+            # The accounting counts each message on the link from its sender's node to each other
+            # node: the direct path. With one ordering node per room a message reaches the others
+            # through that node instead (README "Order across nodes").
+            cmd += ["--cluster-order", "off"]
         if self.certs:
             cmd += ["--cluster-cert", str(self.certs / f"{node}.pem"), "--cluster-key",
                     str(self.certs / f"{node}.key"), "--cluster-ca", str(self.certs / "ca.pem")]
@@ -182,14 +193,14 @@ class Cluster:
         except ValueError:
             return None
 
-    def presence_agrees(self, timeout):
+    def presence_agrees(self, room, timeout):
         """Until every node's presence of the room counts every connection of every node (the only room's).
         None when it did, else what the nodes said last."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
             live = [self.scrape(n, timeout=1) for n in NODES]
-            views = {n: self.api(n, f"/api/rooms/{ROOM.rsplit('/', 1)[1]}/presence") for n in NODES}
+            views = {n: self.api(n, f"/api/rooms/{room}/presence") for n in NODES}
             if all(m is not None for m in live) and all(v is not None for v in views.values()):
                 want = sum(accounting.metric(m, "chat_connections") for m in live)
                 got = {n: v["anonymous"] + sum(u["connections"] for u in v["members"]) for n, v in views.items()}
@@ -257,13 +268,16 @@ class Cluster:
         return False
 
     # --- load ------------------------------------------------------------
-    def start_bench(self, node, duration, phase):
+    def start_bench(self, node, duration, phase, room):
         base = (NODES.index(node) + 1) * 1000
         out = self.work / f"{phase}-{node}.json"
         cmd = ["ip", "netns", "exec", self.ns[node], str(self.args.bench), "--workload", "steady", "--url",
-               f"ws://127.0.0.1:{WS_PORT}{ROOM}", "--clients", str(SUBSCRIBERS), "--publishers", str(PUBLISHERS),
-               "--rate", str(RATE), "--duration", f"{duration:.1f}", "--drain", "8", "--connect-timeout", "15",
-               "--pub-id-base", str(base), "--label", f"{phase}-{node}", "--sync-stdin", "--json", str(out)]
+               f"ws://127.0.0.1:{WS_PORT}/rooms/{room}", "--clients", str(SUBSCRIBERS), "--publishers",
+               str(PUBLISHERS), "--rate", str(RATE), "--duration", f"{duration:.1f}", "--drain", "8",
+               "--connect-timeout", "15", "--pub-id-base", str(base), "--label", f"{phase}-{node}", "--sync-stdin",
+               "--json", str(out)]
+        if self.args.order == "on":
+            cmd.append("--v1")
         err = open(self.work / f"{phase}-{node}.bench.log", "w")
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
                              preexec_fn=_die_with_parent)
@@ -303,16 +317,46 @@ def read_line(p, timeout):
     return ""
 
 
+def _rendezvous(room, node):
+    """net::ordering_node's hash (net/room_history.cpp): FNV-1a over room, 0xff, node; splitmix64's finalizer."""
+    mask, prime = (1 << 64) - 1, 1099511628211
+    h = 14695981039346656037
+    for b in room.encode() + b"\xff" + node.encode():
+        h = ((h ^ b) * prime) & mask
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & mask
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & mask
+    return h ^ (h >> 31)
+
+
+def ordering_node(room, nodes):
+    """The node that orders `room` when `nodes` are up: highest hash, ties to the smaller id."""
+    return max(sorted(nodes), key=lambda n: _rendezvous(room, n))
+
+
+def phase_room(kind, victim):
+    """--order on: a room of its own for the phase, ordered by another node than the victim (a room
+    whose ordering node is the victim starts a new epoch when it goes: nothing to recover, by design)."""
+    k = 0
+    while victim is not None and ordering_node(f"faults-{kind}-{k}", NODES) == victim:
+        k += 1
+    room = f"faults-{kind}-{k}"
+    return room, ordering_node(room, NODES)
+
+
 def run_phase(cl, kind, victim):
-    log(f"phase {kind}: victim {victim}")
-    res = {"kind": kind, "victim": victim, "nodes": NODES, "t": {}, "errors": [], "presence_errors": []}
+    room, orderer = phase_room(kind, victim) if cl.args.order == "on" else (ROOM, None)
+    log(f"phase {kind}: victim {victim}, room {room}" + (f" (ordered by {orderer})" if orderer else ""))
+    res = {"kind": kind, "victim": victim, "nodes": NODES, "room": room, "orderer": orderer, "t": {}, "errors": [],
+           "presence_errors": []}
     if not cl.wait_stable(LINK_WAIT_S):
         res["errors"].append(f"the cluster did not stay fully linked for {STABLE_S:.0f} s before the phase")
         return res
     fault_len = {"kill": DOWN_S, "pause": PAUSE_S, "cut": CUT_S, "none": 0.0}[kind]
     duration = FAULT_AT + fault_len + AFTER_HEAL_S
     res["before"] = {n: cl.scrape(n) for n in NODES}
-    benches = {n: cl.start_bench(n, duration, kind) for n in NODES}
+    benches = {n: cl.start_bench(n, duration, kind, room) for n in NODES}
     for n, (p, _) in benches.items():
         line = read_line(p, 20)
         if not line.startswith("ready "):
@@ -371,7 +415,7 @@ def run_phase(cl, kind, victim):
     if res["t"]["linked"] is not None:
         # Still publishing: every subscriber is back (or never left).
         left = (res["t"]["end"] - time.monotonic_ns()) / 1e9 - 1.0
-        problem = cl.presence_agrees(min(PRESENCE_WAIT_S, max(left, 1.0)))
+        problem = cl.presence_agrees(room, min(PRESENCE_WAIT_S, max(left, 1.0)))
         if problem:
             res["presence_errors"].append(f"presence after healing: {problem}")
         else:
@@ -408,6 +452,11 @@ def report_phase(res):
     fails = list(res["errors"])
     if fails:
         return fails + res["presence_errors"]
+    if res["orderer"] is not None:
+        summary, node_rows, rec_fails = recovery.analyze_phase(res)
+        print(recovery.format_phase(res, summary, node_rows))
+        res["summary"], res["node_rows"] = summary, node_rows
+        return fails + rec_fails + res["presence_errors"]
     rows, node_rows, acc_fails = accounting.analyze_phase(res)
     fails += acc_fails + res["presence_errors"]
     t = res["t"]
@@ -449,6 +498,8 @@ def main():
     ap.add_argument("--plain", action="store_true",
                     help="plain cluster links (--cluster-bind 0.0.0.0) instead of mutual TLS")
     ap.add_argument("--phases", default="kill,pause,cut")
+    ap.add_argument("--order", choices=("on", "off"), default="on",
+                    help="on: ordered rooms, chatd.v1 clients that resume (recovery.py); off: accounting.py")
     ap.add_argument("--keep", type=Path, help="keep logs, reports and a summary in this directory")
     args = ap.parse_args()
     phases = [p for p in args.phases.split(",") if p]
@@ -480,7 +531,7 @@ def main():
         for n in NODES:
             if not cl.wait_listening(n):
                 raise RuntimeError(f"{n} did not start (see chatd-{n}.log)")
-        log(f"3 nodes up ({'plain' if args.plain else 'TLS'} cluster links)")
+        log(f"3 nodes up ({'plain' if args.plain else 'TLS'} cluster links, --cluster-order {args.order})")
         for kind in phases:
             res = run_phase(cl, kind, victims[kind])
             results.append(res)
@@ -493,7 +544,7 @@ def main():
     elapsed = time.monotonic() - started
     bad = {k: v for k, v in failures.items() if v}
     if bad or args.keep:
-        keep = args.keep or ROOT / "build" / "faults-artifacts"
+        keep = args.keep or ROOT / "build" / f"faults-artifacts-order-{args.order}"
         keep.mkdir(parents=True, exist_ok=True)
         for f in work.iterdir():
             if f.is_file():
@@ -508,7 +559,7 @@ def main():
             print(f"FAIL [{k}] {msg}")
         if len(v) > 20:
             print(f"FAIL [{k}] ... and {len(v) - 20} more")
-    print(f"faults: {'FAIL' if bad else 'PASS'} ({', '.join(phases)}) in {elapsed:.0f} s")
+    print(f"faults: {'FAIL' if bad else 'PASS'} ({', '.join(phases)}, --order {args.order}) in {elapsed:.0f} s")
     return 1 if bad else 0
 
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fault tests: a 3-node chatd cluster (each node in its own network
 # namespace) under steady chat-bench load; a node is killed and restarted,
-# paused past the heartbeat timeout, and cut off from its peers; every
-# message a client missed must be accounted for by chatd's counters. See
+# paused past the heartbeat timeout, and cut off from its peers: with
+# ordered rooms every client gets every message once, in order, resuming
+# after its reconnects (--order on); without, every message a client missed
+# must be accounted for by chatd's counters (--order off). Both run. See
 # tests/faults/README.md. Builds nothing: takes the binaries of build/release
 # (or CHATD_BINARY / CHAT_BENCH_BINARY). Prints SKIP and exits 0 where it
 # cannot run (not root, no network namespaces or nftables).
@@ -49,9 +51,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 /usr/bin/python3 "$here/test_accounting.py" -q
-/usr/bin/python3 "$here/faults.py" --chatd "$chatd" --bench "$bench" --tag "$tag" "$@" &
-driver=$!
+/usr/bin/python3 "$here/test_recovery.py" -q
+# Both forms (faults.py --order on|off), one after the other, unless the
+# arguments name one.
+orders=(off on)
+for a in "$@"; do
+  case $a in --order | --order=*) orders=(given) ;; esac
+done
 status=0
-wait "$driver" || status=$?
-driver=
+for order in "${orders[@]}"; do
+  flags=()
+  [ "$order" = given ] || flags=(--order "$order")
+  /usr/bin/python3 "$here/faults.py" --chatd "$chatd" --bench "$bench" --tag "$tag" "${flags[@]}" "$@" &
+  driver=$!
+  wait "$driver" || status=1
+  driver=
+done
 exit "$status"
