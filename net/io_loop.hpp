@@ -114,9 +114,10 @@ public:
   // loop with the same gap; history_arrived brings it to each). Whether it
   // may: only where messages come over a link.
   void request_repair(websocket_session& session, const history_request& request);
-  bool may_repair(const std::string& room) const {
-    return events_ && directory_.clustered() && ordered() && !ours(room);
-  }
+  bool may_repair(const std::string& room) const { return tracks_places() && !ours(room); }
+  // Whether sessions keep their place in their room's sequence at all: a
+  // single node's sessions never see a gap (its data path stays as it was).
+  bool tracks_places() const { return events_ && directory_.clustered() && ordered(); }
   // True when the session must wait for announced() before its handshake is answered.
   bool join(websocket_session& session, const std::string& name);
   void leave(websocket_session& session);

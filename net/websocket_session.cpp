@@ -436,7 +436,7 @@ void websocket_session::send(const frame_ptr& f) {
     if (f->offset != 0 && f->offset <= r.to && r.epoch && same_epoch(f->epoch, r.epoch))
       return;
   }
-  if (v1_ && f->offset != 0 && f->epoch && !in_sequence(f))
+  if (v1_ && f->offset != 0 && f->epoch && loop_.tracks_places() && !in_sequence(f))
     return;
   // A v1 client gets the message's envelope, made once for all of them.
   const frame_ptr* out = v1_ && !f->v1_only ? &v1_form(*f) : &f;

@@ -136,7 +136,7 @@ private:
   bool v1_ = false;
   // Only for a chatd.v1 client that asked for history (idle connections
   // stay as small as they were).
-  // Also made for a chatd.v1 client's first message with an offset: where
+  // Also made, in a cluster, for a chatd.v1 client's first message with an offset: where
   // it is in the room's sequence.
   struct replay_state {
     history_request request;
