@@ -23,6 +23,7 @@ let attempt = 0;
 let timer = null;
 let generation = 0; // bumped on every (re)connect; stale callbacks check it
 let lost = false; // a connection dropped and has not come back yet
+let resuming = false; // this connection asked to resume: its first "resumed" answers that
 const token = new URLSearchParams(location.search).get("token") || "";
 // The room's members as the server told them: user id -> {name, connections}.
 let members = new Map();
@@ -149,6 +150,11 @@ function showEnvelope(m) {
     case "error":
       return append("note", [span("text", "The server refused a message: " + (m.message || m.code))]);
     case "resumed":
+      if (!resuming) { // mid-connection: the server's node had lost the room for a while and is filling it in
+        if (m.recovered) return append("note", [span("text", "The server lost touch with the room for a while; what it missed follows.")]);
+        return append("note", [span("text", "The server lost touch with the room for a while, and some messages could not be recovered; the most recent follow.")]);
+      }
+      resuming = false;
       if (m.recovered) return append("note", [span("text", "Reconnected; nothing was missed.")]);
       return append("note", [span("text", "Reconnected, but some messages could not be recovered; the most recent follow.")]);
     default:
@@ -227,6 +233,7 @@ function connect() {
   const gen = ++generation;
   attempt += 1;
   setState("connecting", attempt > 1 ? "Connecting… (attempt " + attempt + ")" : "Connecting…");
+  resuming = position !== null; // socketUrl() asks for since=
   const ws = new WebSocket(socketUrl(), ["chatd.v1"]);
   ws.binaryType = "arraybuffer";
   socket = ws;
