@@ -178,20 +178,18 @@ chat_metrics::chat_metrics(std::shared_ptr<Registry> registry)
                       .Register(*registry_);
   for (std::size_t i = 0; i < drop_reason_count; ++i)
     dropped_[i] = &dropped.Add({{"reason", to_string(static_cast<drop_reason>(i))}});
-  auto& resumes = BuildCounter()
-                      .Name("chat_resumes_total")
-                      .Help("chatd.v1 clients that reconnected with ?since=, by whether they got every message "
-                            "they missed")
-                      .Register(*registry_);
-  resumes_[0] = &resumes.Add({{"recovered", "false"}});
-  resumes_[1] = &resumes.Add({{"recovered", "true"}});
-  auto& repairs = BuildCounter()
-                      .Name("chat_repairs_total")
-                      .Help("chatd.v1 sessions that got a message after a gap and asked the room's ordering node "
-                            "for what they missed, by whether they got all of it")
-                      .Register(*registry_);
-  repairs_[0] = &repairs.Add({{"recovered", "false"}});
-  repairs_[1] = &repairs.Add({{"recovered", "true"}});
+  auto by_recovered = [this](const char* name, const char* help, std::array<Counter*, 2>& out) {
+    auto& family = BuildCounter().Name(name).Help(help).Register(*registry_);
+    out[0] = &family.Add({{"recovered", "false"}});
+    out[1] = &family.Add({{"recovered", "true"}});
+  };
+  by_recovered("chat_resumes_total",
+               "chatd.v1 clients that reconnected with ?since=, by whether they got every message they missed",
+               resumes_);
+  by_recovered("chat_repairs_total",
+               "chatd.v1 sessions that got a message after a gap and asked the room's ordering node for what they "
+               "missed, by whether they got all of it",
+               repairs_);
   // A node without seeds to wait for is ready at once; main() says otherwise.
   cluster_ready.Set(1);
 }

@@ -41,6 +41,15 @@ protected:
     }
     return clients;
   }
+  // The first member publishes the room's first message; every member reads
+  // it. Its epoch.
+  std::string first_message(std::vector<std::unique_ptr<ws_client>>& clients) {
+    clients[0]->send_text(publish(1));
+    std::string epoch;
+    for (auto& c : clients)
+      epoch = next(*c)["epoch"];
+    return epoch;
+  }
   // The node that orders a room keeps its history: the one whose
   // chat_history_messages is `messages` while the others keep none.
   std::size_t orderer(double messages) {
@@ -197,10 +206,7 @@ TEST_F(ClusterOrder, AFirstConnectWithHistoryOnAnyNodeGetsTheLastMessages) {
 TEST_F(ClusterOrder, WhenTheOrderingNodeDiesTheRoomGoesOnUnderANewEpoch) {
   start_all();
   auto clients = one_member_each("/rooms/failover");
-  clients[0]->send_text(publish(1));
-  std::string epoch;
-  for (auto& c : clients)
-    epoch = next(*c)["epoch"];
+  const auto epoch = first_message(clients);
   auto dead = orderer(1);
   ASSERT_LT(dead, 3u);
   nodes_[dead]->send_signal(SIGKILL);
@@ -291,10 +297,7 @@ std::chrono::seconds cluster_timeout() {
 TEST_F(ClusterOrder, AnOrderingNodePausedPastTheTimeoutComesBackUnderANewEpoch) {
   start_all();
   auto clients = one_member_each("/rooms/paused");
-  clients[0]->send_text(publish(1));
-  std::string first;
-  for (auto& c : clients)
-    first = next(*c)["epoch"];
+  const auto first = first_message(clients);
   const auto owner = orderer(1);
   ASSERT_LT(owner, 3u);
   const std::size_t a = (owner + 1) % 3, b = (owner + 2) % 3;
@@ -348,10 +351,7 @@ TEST_F(ClusterOrder, AnOrderingNodePausedPastTheTimeoutComesBackUnderANewEpoch) 
 TEST_F(ClusterOrder, AMemberOfANodePausedPastTheTimeoutGetsWhatItMissedInPlace) {
   start_all();
   auto clients = one_member_each("/rooms/gap");
-  clients[0]->send_text(publish(1));
-  std::string epoch;
-  for (auto& c : clients)
-    epoch = next(*c)["epoch"];
+  const auto epoch = first_message(clients);
   const auto owner = orderer(1);
   ASSERT_LT(owner, 3u);
   const std::size_t victim = (owner + 1) % 3, other = (owner + 2) % 3;
